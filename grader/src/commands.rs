@@ -1,0 +1,261 @@
+//! The learner's commands: `cargo grade` (progress and the current stage), `check`,
+//! `list` and `hint`. Each loads what it needs, grades, and prints through `report`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::catalogue::{Catalogue, Stage};
+use crate::course::Course;
+use crate::grade;
+use crate::outcome::{StageReport, Status};
+use crate::progress::Progress;
+use crate::report::{self, Format, human::Style};
+
+/// A mistake in what the user asked for (exit code 2), as opposed to a grader fault (3).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The course and its catalogue; every command starts here.
+pub fn load() -> Result<(Course, Catalogue)> {
+    let course = Course::discover().ok_or_else(|| {
+        UsageError(
+            "This is not inside a checkout of the course (no Cargo.toml with grader/catalogue.toml \
+             above the current folder). Run `cargo grade` from the course folder, or set COURSE_ROOT."
+                .into(),
+        )
+    })?;
+    let catalogue = Catalogue::load(Some(&course.root))?;
+    Ok((course, catalogue))
+}
+
+pub fn find_stage<'c>(catalogue: &'c Catalogue, query: &str) -> Result<&'c Stage, UsageError> {
+    catalogue.find(query).ok_or_else(|| {
+        let ids: Vec<&str> = catalogue.stages.iter().map(|s| s.id.as_str()).collect();
+        UsageError(format!(
+            "There is no stage `{query}`. Stages are: {}. Give an id, its number (`01`) or a prefix.",
+            ids.join(", ")
+        ))
+    })
+}
+
+/// Prints cargo's progress on one redrawn line, and only to a terminal.
+fn progress_printer() -> impl Fn(&str) + Sync {
+    let interactive = std::io::stderr().is_terminal();
+    move |line: &str| {
+        if interactive {
+            let line: String = line.chars().take(70).collect();
+            eprint!("\r\x1b[2K  building: {line}");
+        }
+    }
+}
+
+fn clear_progress() {
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K");
+    }
+}
+
+async fn grade_dir(course: &Course, stage: &Stage, dir: &Path) -> Result<StageReport> {
+    if !dir.exists() {
+        return Err(UsageError(format!("{} does not exist.", dir.display())).into());
+    }
+    if !dir.join("Cargo.toml").is_file() {
+        return Err(UsageError(format!(
+            "{} has no Cargo.toml: give the folder of a stage crate (like exercises/{}).",
+            dir.display(),
+            stage.id
+        ))
+        .into());
+    }
+    let printer = progress_printer();
+    let report = grade::grade(course, stage, dir, &printer).await;
+    clear_progress();
+    report
+}
+
+fn style() -> Style {
+    Style::detect(std::io::stdout().is_terminal())
+}
+
+fn exit_code(report: &StageReport) -> ExitCode {
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// What to do after grading the learner's own exercise.
+fn next_step(catalogue: &Catalogue, stage: &Stage, report: &StageReport) -> String {
+    if report.passed() {
+        let later = catalogue
+            .stages
+            .iter()
+            .find(|s| s.number() > stage.number());
+        return match later {
+            Some(next) => format!(
+                "Stage {} is complete. Next: {} · {} (book/src/{}.md, exercises/{}), then `cargo grade`.",
+                stage.id, next.id, next.title, next.id, next.id
+            ),
+            None => format!(
+                "Stage {} is complete, and with it every stage of the course.",
+                stage.id
+            ),
+        };
+    }
+    let n = stage.number();
+    match report.first_failing() {
+        Some(h) if h.status == Status::NotRun => {
+            format!("Fix the build errors first, then run `cargo grade check {n:02}` again.")
+        }
+        _ => format!(
+            "Run `cargo grade hint` for help with the first failing hint, or read book/src/{}.md.",
+            stage.id
+        ),
+    }
+}
+
+/// `cargo grade check STAGE [--path DIR] [--format F]`
+pub async fn check(query: &str, path: Option<PathBuf>, format: Format) -> Result<ExitCode> {
+    let (course, catalogue) = load()?;
+    let stage = find_stage(&catalogue, query)?;
+    let own = path.is_none();
+    let dir = path.unwrap_or_else(|| course.exercise_dir(stage));
+    let report = grade_dir(&course, stage, &dir).await?;
+    let next = own.then(|| next_step(&catalogue, stage, &report));
+    if own {
+        Progress::load(&course)?.record(stage, report.passed())?;
+    }
+    print!(
+        "{}",
+        report::render(
+            format,
+            std::slice::from_ref(&report),
+            style(),
+            next.as_deref()
+        )
+    );
+    Ok(exit_code(&report))
+}
+
+/// `cargo grade`: progress over every stage, then the current stage graded.
+pub async fn default() -> Result<ExitCode> {
+    let (course, catalogue) = load()?;
+    let mut progress = Progress::load(&course)?;
+    print!("{}", render_list(&catalogue, &progress, style()));
+    let Some(stage) = progress.current(&catalogue) else {
+        println!("\nYou have passed every stage. `cargo grade check NN` re-grades any of them.");
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!(
+        "\nGrading your current stage, {} (exercises/{}):\n",
+        stage.id, stage.id
+    );
+    let report = grade_dir(&course, stage, &course.exercise_dir(stage)).await?;
+    progress.record(stage, report.passed())?;
+    let next = next_step(&catalogue, stage, &report);
+    print!("{}", report::human::render(&report, style(), Some(&next)));
+    Ok(exit_code(&report))
+}
+
+/// `cargo grade list`
+pub fn list() -> Result<ExitCode> {
+    let (course, catalogue) = load()?;
+    let progress = Progress::load(&course)?;
+    print!("{}", render_list(&catalogue, &progress, style()));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_list(catalogue: &Catalogue, progress: &Progress, style: Style) -> String {
+    let done = catalogue
+        .stages
+        .iter()
+        .filter(|s| progress.has_passed(s))
+        .count();
+    let total = catalogue.stages.len();
+    let width = 20;
+    let filled = (done * width).checked_div(total).unwrap_or(0);
+    let mut out = format!(
+        "Progress [{}{}] {done}/{total} stages\n\n",
+        "#".repeat(filled),
+        "-".repeat(width - filled)
+    );
+    let current = progress.current(catalogue).map(|s| s.id.as_str());
+    for stage in &catalogue.stages {
+        let (mark, note) = if progress.has_passed(stage) {
+            (style.paint("32", "✓"), "")
+        } else if Some(stage.id.as_str()) == current {
+            (style.paint("33;1", "▸"), "  ← current")
+        } else {
+            (" ".to_string(), "")
+        };
+        out.push_str(&format!(
+            "  {mark} {:<28} {} ({} hints){note}\n",
+            stage.id,
+            stage.title,
+            stage.hints.len()
+        ));
+    }
+    out
+}
+
+/// `cargo grade hint [STAGE]`: grades, then explains the first failing hint in full.
+pub async fn hint(query: Option<&str>) -> Result<ExitCode> {
+    let (course, catalogue) = load()?;
+    let mut progress = Progress::load(&course)?;
+    let stage = match query {
+        Some(q) => find_stage(&catalogue, q)?,
+        None => match progress.current(&catalogue) {
+            Some(stage) => stage,
+            None => {
+                println!("You have passed every stage: no hints left to give.");
+                return Ok(ExitCode::SUCCESS);
+            }
+        },
+    };
+    let report = grade_dir(&course, stage, &course.exercise_dir(stage)).await?;
+    progress.record(stage, report.passed())?;
+    let Some(failing) = report.first_failing() else {
+        println!(
+            "Every hint of {} passes. {}",
+            stage.id,
+            next_step(&catalogue, stage, &report)
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let n = report
+        .hints
+        .iter()
+        .position(|h| h.id == failing.id)
+        .unwrap_or(0)
+        + 1;
+    let mut single = report.clone();
+    single.hints = vec![failing.clone()];
+    let text = report::human::render(&single, style(), None);
+    // Show the one hint with its real number, not "1.".
+    let text = text.replacen(
+        &format!(" 1. {}", failing.text),
+        &format!(" {n}. {}", failing.text),
+        1,
+    );
+    let text: Vec<&str> = text.lines().collect();
+    println!("The first hint of {} that does not pass yet:\n", stage.id);
+    // Drop the summary line of the one-hint report: it would count only this hint.
+    println!(
+        "{}",
+        text[..text.len().saturating_sub(1)].join("\n").trim_end()
+    );
+    println!("\nThe chapter explains the idea: book/src/{}.md", stage.id);
+    Ok(ExitCode::from(1))
+}

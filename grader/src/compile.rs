@@ -1,0 +1,388 @@
+//! Building a stage crate, in place or in a scratch workspace.
+//!
+//! A crate that is a member of the course workspace (`exercises/NN-…`, `solutions/NN-…`)
+//! is built where it is. Anything else (a fixture, another learner's checkout, a crate
+//! passed with `--path`) is copied into a scratch workspace under
+//! `target/grader/scratch/`, next to a generated `Cargo.toml` that carries the course's
+//! `[workspace.*]` tables and profiles and a copy of its `Cargo.lock`. The original is
+//! never written, and since the dependency versions, features and profiles are the
+//! course's own, the shared `target/` already holds every compiled dependency: grading
+//! a copy compiles only the copy.
+//!
+//! Builds of different crates share `target/debug/<binary>`, so the build and the copy
+//! of its binary into the scratch folder happen under one lock; the server then runs
+//! from that private copy, which no other build can overwrite.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::checks::manifest::cargo;
+use crate::course::Course;
+use crate::outcome::BuildOutcome;
+use crate::process;
+
+/// The longest a build may take; a cold build of the later stages takes a few minutes.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+/// Compiler errors shown, and lines per error.
+const SHOW_ERRORS: usize = 3;
+const ERROR_LINES: usize = 30;
+
+/// A crate ready to be checked and built, holding its scratch folder's lock.
+pub struct Prepared {
+    /// Where the crate is built (the original for members, the copy otherwise).
+    pub crate_dir: PathBuf,
+    pub manifest: PathBuf,
+    /// The manifest cargo is pointed at: the course's or the scratch workspace's.
+    workspace_manifest: PathBuf,
+    /// This grading's private folder (binary copy, scratch workspace).
+    scratch: PathBuf,
+    target_dir: PathBuf,
+    _lock: File,
+}
+
+/// Puts `dir` where it can be built, taking the lock of its scratch folder.
+pub async fn prepare(course: &Course, dir: &Path, stage_id: &str) -> Result<Prepared> {
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("Cannot open {}", dir.display()))?;
+    let target_dir = course.target_dir();
+    let scratch = target_dir.join("grader/scratch").join(format!(
+        "{stage_id}-{:016x}",
+        fnv1a(dir.to_string_lossy().as_bytes())
+    ));
+    std::fs::create_dir_all(&scratch)
+        .with_context(|| format!("Failed to create the scratch folder {}", scratch.display()))?;
+    let lock = lock_file(scratch.join("lock")).await?;
+
+    if course.is_member(&dir) {
+        return Ok(Prepared {
+            manifest: dir.join("Cargo.toml"),
+            crate_dir: dir,
+            workspace_manifest: course.root.join("Cargo.toml"),
+            scratch,
+            target_dir,
+            _lock: lock,
+        });
+    }
+    let workspace = scratch.join("ws");
+    let copy = workspace.join("submission");
+    if copy.exists() {
+        std::fs::remove_dir_all(&copy)
+            .with_context(|| format!("Failed to clear the old copy {}", copy.display()))?;
+    }
+    copy_tree(&dir, &copy).with_context(|| format!("Failed to copy {}", dir.display()))?;
+    std::fs::write(
+        workspace.join("Cargo.toml"),
+        scratch_workspace_manifest(course)?,
+    )
+    .context("Failed to write the scratch workspace's Cargo.toml")?;
+    let lockfile = course.root.join("Cargo.lock");
+    if lockfile.is_file() {
+        std::fs::copy(&lockfile, workspace.join("Cargo.lock"))
+            .context("Failed to copy Cargo.lock")?;
+    }
+    Ok(Prepared {
+        manifest: copy.join("Cargo.toml"),
+        crate_dir: copy,
+        workspace_manifest: workspace.join("Cargo.toml"),
+        scratch,
+        target_dir,
+        _lock: lock,
+    })
+}
+
+/// The scratch workspace: the course's shared tables, with the copy as its only member.
+fn scratch_workspace_manifest(course: &Course) -> Result<String> {
+    let path = course.root.join("Cargo.toml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("Failed to read {}", path.display()))?;
+    let root: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let mut workspace = toml::Table::new();
+    workspace.insert("resolver".into(), "3".into());
+    workspace.insert(
+        "members".into(),
+        toml::Value::Array(vec!["submission".into()]),
+    );
+    if let Some(toml::Value::Table(course_ws)) = root.get("workspace") {
+        for key in ["package", "dependencies", "lints"] {
+            if let Some(value) = course_ws.get(key) {
+                workspace.insert(key.into(), value.clone());
+            }
+        }
+    }
+    let mut manifest = toml::Table::new();
+    manifest.insert("workspace".into(), toml::Value::Table(workspace));
+    if let Some(profile) = root.get("profile") {
+        manifest.insert("profile".into(), profile.clone());
+    }
+    Ok(format!(
+        "# Generated by the grader: a scratch workspace around a copy of a submission.\n{}",
+        toml::to_string(&manifest)?
+    ))
+}
+
+/// Copies a crate's files, leaving out build output, VCS data and symlinks.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == "target" || name == ".git" {
+            continue;
+        }
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &to.join(&name))?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), to.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+/// The binary to build: the manifest's `default-run`, its only binary, or the one
+/// named like the package.
+pub fn choose_bin(
+    package: &str,
+    bins: &[String],
+    default_run: Option<&str>,
+) -> Result<String, String> {
+    if let Some(bin) = default_run {
+        return Ok(bin.to_string());
+    }
+    match bins {
+        [] => Err("The crate has no binary: a server needs `src/main.rs`.".into()),
+        [only] => Ok(only.clone()),
+        _ => bins.iter().find(|b| *b == package).cloned().ok_or_else(|| {
+            format!(
+                "The crate has several binaries ({}): set `default-run` in Cargo.toml to the server.",
+                bins.join(", ")
+            )
+        }),
+    }
+}
+
+/// A built server binary, copied where no other build can replace it.
+pub struct Built {
+    pub exe: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+enum CargoMessage {
+    CompilerArtifact {
+        executable: Option<PathBuf>,
+        target: ArtifactTarget,
+    },
+    CompilerMessage {
+        message: Diagnostic,
+    },
+    BuildFinished {
+        success: bool,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct ArtifactTarget {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct Diagnostic {
+    level: String,
+    rendered: Option<String>,
+}
+
+/// Builds `bin` of `package`. `progress` receives cargo's status lines as they come.
+pub async fn build(
+    prepared: &Prepared,
+    package: &str,
+    bin: &str,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(BuildOutcome, Option<Built>)> {
+    let build_lock = lock_file(prepared.target_dir.join("grader/build.lock")).await?;
+    let mut cmd = tokio::process::Command::new(cargo());
+    cmd.args([
+        "build",
+        "--message-format",
+        "json",
+        "--color",
+        "never",
+        "--package",
+        package,
+        "--bin",
+        bin,
+    ])
+    .arg("--manifest-path")
+    .arg(&prepared.workspace_manifest)
+    .env("CARGO_TARGET_DIR", &prepared.target_dir)
+    .env("CARGO_TERM_PROGRESS_WHEN", "never")
+    .current_dir(
+        prepared
+            .workspace_manifest
+            .parent()
+            .unwrap_or(Path::new(".")),
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let (mut child, _group) = process::spawn(&mut cmd).context("Failed to run cargo build")?;
+    let stdout = child.stdout.take().context("cargo's stdout")?;
+    let stderr = child.stderr.take().context("cargo's stderr")?;
+
+    let read_all = async {
+        let mut errors = Vec::new();
+        let mut executable = None;
+        let mut finished = None;
+        let mut lines = BufReader::new(stdout).lines();
+        let mut err_lines = BufReader::new(stderr).lines();
+        let mut cargo_stderr = Vec::new();
+        let mut stdout_open = true;
+        let mut stderr_open = true;
+        while stdout_open || stderr_open {
+            tokio::select! {
+                line = lines.next_line(), if stdout_open => match line {
+                    Ok(Some(line)) => match serde_json::from_str::<CargoMessage>(&line) {
+                        Ok(CargoMessage::CompilerArtifact { executable: Some(exe), target }) if target.name == bin => executable = Some(exe),
+                        Ok(CargoMessage::CompilerMessage { message }) if message.level == "error" => {
+                            if let Some(rendered) = message.rendered { errors.push(rendered) }
+                        }
+                        Ok(CargoMessage::BuildFinished { success }) => finished = Some(success),
+                        _ => {}
+                    },
+                    _ => stdout_open = false,
+                },
+                line = err_lines.next_line(), if stderr_open => match line {
+                    Ok(Some(line)) => {
+                        let trimmed = line.trim_start();
+                        if trimmed.starts_with("Compiling") || trimmed.starts_with("Blocking") {
+                            progress(trimmed);
+                        }
+                        if cargo_stderr.len() < 200 { cargo_stderr.push(line) }
+                    }
+                    _ => stderr_open = false,
+                },
+            }
+        }
+        (errors, executable, finished, cargo_stderr)
+    };
+    let (errors, executable, finished, cargo_stderr) = match tokio::time::timeout(
+        BUILD_TIMEOUT,
+        read_all,
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(_) => {
+            return Ok((
+                BuildOutcome {
+                    ok: false,
+                    summary: Some(format!(
+                        "The build did not finish within {} minutes and was stopped. A build script or \
+                         macro may loop forever.",
+                        BUILD_TIMEOUT.as_secs() / 60
+                    )),
+                    errors: String::new(),
+                },
+                None,
+            ));
+        }
+    };
+    let status = child.wait().await.context("Failed to wait for cargo")?;
+    let ok = status.success() && finished != Some(false);
+
+    if !ok {
+        let shown = if errors.is_empty() {
+            // Cargo failed before the compiler ran: a manifest error, a missing file.
+            cargo_stderr
+                .iter()
+                .filter(|l| {
+                    !l.trim_start().starts_with("Compiling")
+                        && !l.trim_start().starts_with("Blocking")
+                })
+                .take(ERROR_LINES)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        } else {
+            errors
+                .iter()
+                .filter(|e| {
+                    !e.starts_with("error: aborting") && !e.starts_with("error: could not compile")
+                })
+                .take(SHOW_ERRORS)
+                .map(|e| e.lines().take(ERROR_LINES).collect::<Vec<_>>().join("\n"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let count = errors
+            .iter()
+            .filter(|e| !e.starts_with("error: aborting"))
+            .count();
+        let summary = match count {
+            0 => "cargo could not build the crate.".to_string(),
+            1 => "The crate does not compile: 1 error.".to_string(),
+            n => format!("The crate does not compile: {n} errors (the first ones are shown)."),
+        };
+        return Ok((
+            BuildOutcome {
+                ok: false,
+                summary: Some(summary),
+                errors: shown.trim_end().to_string(),
+            },
+            None,
+        ));
+    }
+    let exe = executable.context("cargo reported success but named no executable")?;
+    let private = prepared.scratch.join("bin");
+    std::fs::create_dir_all(&private)?;
+    let copy = private.join(bin);
+    let _ = std::fs::remove_file(&copy);
+    // A hard link is instant; a later build replaces cargo's file, not our link.
+    if std::fs::hard_link(&exe, &copy).is_err() {
+        std::fs::copy(&exe, &copy).with_context(|| format!("Failed to copy {}", exe.display()))?;
+    }
+    drop(build_lock);
+    Ok((
+        BuildOutcome {
+            ok: true,
+            summary: None,
+            errors: String::new(),
+        },
+        Some(Built { exe: copy }),
+    ))
+}
+
+/// Takes an exclusive lock on `path`, waiting for other graders that hold it.
+async fn lock_file(path: PathBuf) -> Result<File> {
+    tokio::task::spawn_blocking(move || {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await?
+    .context("Failed to take the grader's build lock")
+}
+
+/// A small stable hash (FNV-1a) to name scratch folders after the graded path.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
+}

@@ -1,0 +1,202 @@
+//! Grading one checkout of one stage, phase by phase.
+//!
+//! catalogue → static checks → build → live probes → report. Each phase hands plain
+//! values to the next; nothing here prints. A live hint gets a fresh server, so one
+//! probe's clients (or a crash it caused) never change another hint's result.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::catalogue::{Check, Hint, Stage};
+use crate::checks::{manifest, pattern};
+use crate::compile::{self, Built};
+use crate::course::Course;
+use crate::outcome::{BuildOutcome, Evidence, HintOutcome, StageReport, Status};
+use crate::probe::{self, Ctx, Transcript};
+use crate::server::{Server, describe_exit};
+
+/// Grades the crate at `dir` as stage `stage`. `progress` receives build status lines.
+pub async fn grade(
+    course: &Course,
+    stage: &Stage,
+    dir: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<StageReport> {
+    let started = Instant::now();
+    let mut report = StageReport::new(stage, course.display(dir));
+    let prepared = compile::prepare(course, dir, &stage.id).await?;
+
+    // Static checks: read the sources and the manifest once, answer every such hint.
+    let sources = pattern::Sources::read(&prepared.crate_dir);
+    let manifest = manifest::read(&prepared.manifest).await;
+    let mut outcomes: Vec<Option<HintOutcome>> = stage
+        .hints
+        .iter()
+        .map(|hint| match &hint.check {
+            Check::Dependency { krate, features } => {
+                Some(manifest::check(hint, krate, features, &manifest))
+            }
+            Check::Pattern { all, any } => Some(pattern::check(hint, all, any, &sources)),
+            Check::Live { .. } => None,
+        })
+        .collect();
+
+    // Build: a learner's compile errors are part of the report, not a grader error.
+    let (build, built) = match &manifest {
+        Err(why) => (
+            BuildOutcome {
+                ok: false,
+                summary: Some("cargo could not read Cargo.toml.".into()),
+                errors: why.clone(),
+            },
+            None,
+        ),
+        Ok(m) => match compile::choose_bin(&m.package, &m.bins, m.default_run.as_deref()) {
+            Err(why) => (
+                BuildOutcome {
+                    ok: false,
+                    summary: Some(why),
+                    errors: String::new(),
+                },
+                None,
+            ),
+            Ok(bin) => compile::build(&prepared, &m.package, &bin, progress).await?,
+        },
+    };
+
+    // Live probes, each against a fresh server.
+    let mut start_failed: Option<(usize, String)> = None;
+    for (i, hint) in stage.hints.iter().enumerate() {
+        let Check::Live {
+            probe,
+            params,
+            timeout_ms,
+        } = &hint.check
+        else {
+            continue;
+        };
+        let outcome = match (&built, &start_failed) {
+            (None, _) => HintOutcome::new(
+                hint,
+                Status::NotRun,
+                Some("Not run: the crate does not build (see the errors above).".into()),
+                Evidence::default(),
+            ),
+            (Some(_), Some((first, why))) => HintOutcome::fail(
+                hint,
+                format!(
+                    "Not tried again: the server did not start for hint {} ({why}).",
+                    first + 1
+                ),
+            ),
+            (Some(built), None) => {
+                let listen = Duration::from_millis(stage.listen_timeout_ms);
+                match run_live(
+                    hint,
+                    probe,
+                    params,
+                    Duration::from_millis(*timeout_ms),
+                    built,
+                    &prepared.crate_dir,
+                    listen,
+                )
+                .await
+                {
+                    Live::Done(outcome) => outcome,
+                    Live::DidNotStart(outcome) => {
+                        start_failed = Some((i, short_reason(outcome.reason.as_deref())));
+                        outcome
+                    }
+                }
+            }
+        };
+        outcomes[i] = Some(outcome);
+    }
+
+    report.build = Some(build);
+    report.hints = outcomes
+        .into_iter()
+        .map(|o| o.expect("every hint graded"))
+        .collect();
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+enum Live {
+    Done(HintOutcome),
+    DidNotStart(HintOutcome),
+}
+
+async fn run_live(
+    hint: &Hint,
+    probe: &str,
+    params: &toml::Table,
+    timeout: Duration,
+    built: &Built,
+    dir: &Path,
+    listen_timeout: Duration,
+) -> Live {
+    let mut server = match Server::start(&built.exe, dir, listen_timeout).await {
+        Ok(server) => server,
+        Err(failure) => {
+            let evidence = Evidence {
+                server_output: Some(failure.output),
+                ..Evidence::default()
+            };
+            return Live::DidNotStart(HintOutcome::new(
+                hint,
+                Status::Fail,
+                Some(failure.reason),
+                evidence,
+            ));
+        }
+    };
+    let ctx = Ctx {
+        port: server.port,
+        transcript: Transcript::default(),
+    };
+    let result = match tokio::time::timeout(timeout, probe::run(probe, params, &ctx)).await {
+        Ok(result) => result,
+        Err(_) => Err(probe::Failure::new(format!(
+            "The check did not finish within {} s: the server stopped answering.",
+            timeout.as_secs()
+        ))),
+    };
+    let exited = server.exited();
+    let output = server.stop().await;
+    Live::Done(match result {
+        Ok(()) => HintOutcome::pass(hint),
+        Err(failure) => {
+            let mut reason = failure.reason;
+            if let Some(status) = exited {
+                reason.push_str(&format!(
+                    " Your server exited during this check ({}).",
+                    describe_exit(status)
+                ));
+            }
+            let evidence = Evidence {
+                transcript: ctx.transcript.lines(),
+                expected: failure.expected,
+                server_output: Some(output),
+            };
+            HintOutcome::new(hint, Status::Fail, Some(reason), evidence)
+        }
+    })
+}
+
+/// The first sentence of a reason, to refer back to it.
+fn short_reason(reason: Option<&str>) -> String {
+    let reason = reason.unwrap_or("it did not listen");
+    let first = reason
+        .split(". ")
+        .next()
+        .unwrap_or(reason)
+        .trim_end_matches('.');
+    let mut chars = first.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}

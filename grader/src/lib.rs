@@ -1,0 +1,27 @@
+//! The course's grader, by phase.
+//!
+//! - [`catalogue`]: the stages and their hints, read from `grader/catalogue.toml`.
+//! - [`checks`]: hints answered by reading the crate (its manifest, its sources).
+//! - [`compile`]: building the crate, in place or in a scratch copy.
+//! - [`server`] and [`process`]: running the learner's server, bounded, and stopping
+//!   everything it started.
+//! - [`probe`]: the live checks, built from reusable client steps.
+//! - [`grade`]: one stage checkout through all of the above, into an [`outcome`].
+//! - [`report`]: the outcome for people (a hint list) and machines (JSON, JUnit, TAP).
+//! - [`commands`], [`progress`], [`dev`], [`book`]: what the command line offers.
+
+pub mod book;
+pub mod catalogue;
+pub mod checks;
+pub mod cli;
+pub mod commands;
+pub mod compile;
+pub mod course;
+pub mod dev;
+pub mod grade;
+pub mod outcome;
+pub mod probe;
+pub mod process;
+pub mod progress;
+pub mod report;
+pub mod server;

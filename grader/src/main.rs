@@ -1,0 +1,56 @@
+//! `cargo grade`: see `grader/src/lib.rs` for a tour of the modules.
+//!
+//! Exit codes: 0 every hint passes; 1 some hint fails (or the crate does not build);
+//! 2 the request was wrong (unknown stage, missing folder); 3 the grader itself failed.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use grader::cli::{Cli, Command, DevCommand};
+use grader::commands::{self, UsageError};
+use grader::{book, process};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("grader error: could not start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let result = runtime.block_on(async {
+        tokio::spawn(process::exit_on_interrupt());
+        match cli.command {
+            None => commands::default().await,
+            Some(Command::Check {
+                stage,
+                path,
+                format,
+            }) => commands::check(&stage, path, format).await,
+            Some(Command::List) => commands::list(),
+            Some(Command::Hint { stage }) => commands::hint(stage.as_deref()).await,
+            Some(Command::Dev {
+                command: DevCommand::Check { jobs },
+            }) => grader::dev::check(jobs).await,
+            Some(Command::MdbookPreprocessor { args }) => commands::load()
+                .and_then(|(_, catalogue)| book::preprocess(&catalogue, &args))
+                .map(|()| ExitCode::SUCCESS),
+        }
+    });
+    process::kill_all();
+    match result {
+        Ok(code) => code,
+        Err(e) if e.downcast_ref::<UsageError>().is_some() => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("grader error: {e:#}");
+            eprintln!(
+                "This is a fault in the grader, not in your code. Please report it with the command you ran."
+            );
+            ExitCode::from(3)
+        }
+    }
+}

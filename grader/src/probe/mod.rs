@@ -1,0 +1,149 @@
+//! Live probes: small programs that talk to a learner's running server.
+//!
+//! A probe is named in the catalogue (`probe = "tcp-echo"`) and given parameters. Each
+//! one is built from reusable steps: connect a client, send, expect a line, expect
+//! silence. Steps return [`Failure`] values that say, in a learner's words, what
+//! happened; every client writes what it sent and received into a shared, bounded
+//! [`Transcript`], which the report prints under a failing hint. Every wait has a
+//! deadline, and "closed", "timed out" and "something else arrived" stay distinct.
+//!
+//! To add a probe: write it in the module of its protocol, then add it to
+//! [`validate`] and [`run`] below.
+
+pub mod lines;
+pub mod tcp;
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Result, bail};
+use serde::de::DeserializeOwned;
+
+/// Why a probe failed: one or two sentences, and what it expected to see.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub reason: String,
+    pub expected: Option<String>,
+}
+
+impl Failure {
+    pub fn new(reason: impl Into<String>) -> Failure {
+        Failure {
+            reason: reason.into(),
+            expected: None,
+        }
+    }
+
+    pub fn expected(mut self, expected: impl Into<String>) -> Failure {
+        self.expected = Some(expected.into());
+        self
+    }
+}
+
+pub type Step<T> = std::result::Result<T, Failure>;
+
+/// What a probe needs to reach the server and record the conversation.
+pub struct Ctx {
+    pub port: u16,
+    pub transcript: Transcript,
+}
+
+/// Checks that `name` is a probe and `params` are parameters it accepts.
+pub fn validate(name: &str, params: &toml::Table) -> Result<()> {
+    match name {
+        "tcp-echo" => parse::<tcp::EchoParams>(params).map(drop),
+        "tcp-survives-disconnect" => parse::<tcp::NoParams>(params).map(drop),
+        "tcp-broadcast" => parse::<tcp::BroadcastParams>(params).map(drop),
+        "tcp-leaver" => parse::<tcp::LeaverParams>(params).map(drop),
+        "tcp-whole-lines" => parse::<tcp::WholeLinesParams>(params).map(drop),
+        other => bail!("There is no probe named `{other}` (see grader/src/probe/mod.rs)"),
+    }
+}
+
+/// Runs probe `name` against the server in `ctx`.
+pub async fn run(name: &str, params: &toml::Table, ctx: &Ctx) -> Step<()> {
+    let params_error =
+        |e: anyhow::Error| Failure::new(format!("Bad parameters for probe `{name}`: {e:#}"));
+    match name {
+        "tcp-echo" => tcp::echo(ctx, parse(params).map_err(params_error)?).await,
+        "tcp-survives-disconnect" => tcp::survives_disconnect(ctx).await,
+        "tcp-broadcast" => tcp::broadcast(ctx, parse(params).map_err(params_error)?).await,
+        "tcp-leaver" => tcp::leaver(ctx, parse(params).map_err(params_error)?).await,
+        "tcp-whole-lines" => tcp::whole_lines(ctx, parse(params).map_err(params_error)?).await,
+        other => Err(Failure::new(format!("There is no probe named `{other}`."))),
+    }
+}
+
+fn parse<P: DeserializeOwned>(params: &toml::Table) -> Result<P> {
+    Ok(toml::Value::Table(params.clone()).try_into()?)
+}
+
+/// The conversation of one probe, in order, bounded in entries and in length.
+#[derive(Clone, Default)]
+pub struct Transcript(Arc<Mutex<Vec<String>>>);
+
+/// Entries kept, and characters shown of one message.
+const MAX_ENTRIES: usize = 40;
+const MAX_SHOWN: usize = 80;
+
+impl Transcript {
+    pub fn sent(&self, who: &str, data: &[u8]) {
+        self.push(format!("{who} → {}", show(data)));
+    }
+
+    pub fn received(&self, who: &str, data: &[u8]) {
+        self.push(format!("{who} ← {}", show(data)));
+    }
+
+    pub fn note(&self, text: impl Into<String>) {
+        self.push(format!("  ({})", text.into()));
+    }
+
+    fn push(&self, entry: String) {
+        let mut entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() < MAX_ENTRIES {
+            entries.push(entry);
+        } else if entries.len() == MAX_ENTRIES {
+            entries.push("  (… the rest of the conversation is not shown)".to_string());
+        }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Shows bytes as a quoted string with escapes, cut to a readable length.
+pub fn show(data: &[u8]) -> String {
+    let text = String::from_utf8_lossy(data);
+    let count = text.chars().count();
+    if count <= MAX_SHOWN {
+        format!("{text:?}")
+    } else {
+        let head: String = text.chars().take(MAX_SHOWN - 20).collect();
+        let tail: String = text.chars().skip(count - 12).collect();
+        format!("{head:?} … {tail:?} ({} bytes)", data.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn show_escapes_and_cuts() {
+        assert_eq!(show(b"hi\n"), r#""hi\n""#);
+        let long = vec![b'a'; 1000];
+        let shown = show(&long);
+        assert!(shown.ends_with("(1000 bytes)"), "{shown}");
+        assert!(shown.len() < 120);
+    }
+
+    #[test]
+    fn transcript_is_bounded() {
+        let t = Transcript::default();
+        for _ in 0..100 {
+            t.sent("client 1", b"x");
+        }
+        assert_eq!(t.lines().len(), MAX_ENTRIES + 1);
+    }
+}

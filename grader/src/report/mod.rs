@@ -1,0 +1,93 @@
+//! Turning stage reports into what people and machines read.
+//!
+//! `human` is the freeCodeCamp-style list a learner sees; `json` follows Exercism's
+//! results.json (version 3) with `score` and `max_score` added; `junit` and `tap` are
+//! for CI systems. This is the only module that formats results: grading code returns
+//! values, so every format shows exactly the same facts.
+
+pub mod human;
+pub mod json;
+pub mod junit;
+pub mod tap;
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::outcome::StageReport;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A list of hints for people.
+    Human,
+    /// Exercism results.json v3, plus score and max_score.
+    Json,
+    /// JUnit XML.
+    Junit,
+    /// Test Anything Protocol, version 14.
+    Tap,
+}
+
+/// Renders `reports` in `format`. `next` is the closing advice of the human format.
+pub fn render(
+    format: Format,
+    reports: &[StageReport],
+    style: human::Style,
+    next: Option<&str>,
+) -> String {
+    match format {
+        Format::Human => reports
+            .iter()
+            .map(|r| human::render(r, style, next))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Format::Json => match reports {
+            [one] => json::render(one),
+            many => json::render_many(many),
+        },
+        Format::Junit => junit::render(reports),
+        Format::Tap => tap::render(reports),
+    }
+}
+
+/// Rewrites what varies from run to run (ports, timings, absolute paths, scratch
+/// folders) into placeholders, so reports can be compared with recorded snapshots.
+/// The fixture tests and `cargo grade dev check` both use this one function.
+pub fn normalize(text: &str, root: &std::path::Path) -> String {
+    static RULES: LazyLock<Vec<(Regex, &str)>> = LazyLock::new(|| {
+        [
+            (
+                r"target/grader/scratch/[0-9a-z-]+-[0-9a-f]{16}",
+                "[SCRATCH]",
+            ),
+            (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+            (r#""elapsed_ms": \d+"#, r#""elapsed_ms": "[ELAPSED]""#),
+            (r#"time="[\d.]+""#, r#"time="[ELAPSED]""#),
+            (r"duration_ms: [\d.]+", "duration_ms: [ELAPSED]"),
+            (r"\(took [\d.]+ s\)", "(took [ELAPSED])"),
+        ]
+        .into_iter()
+        .map(|(re, to)| (Regex::new(re).expect("normalize rules compile"), to))
+        .collect()
+    });
+    let mut text = text.replace(&root.display().to_string(), "[ROOT]");
+    for (re, to) in RULES.iter() {
+        text = re.replace_all(&text, *to).into_owned();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_replaces_what_varies() {
+        let root = std::path::Path::new("/work/course");
+        let text = "at /work/course/target/grader/scratch/01-tcp-echo-0123456789abcdef/ws on 127.0.0.1:41234 (took 1.25 s)";
+        assert_eq!(
+            normalize(text, root),
+            "at [ROOT]/[SCRATCH]/ws on 127.0.0.1:[PORT] (took [ELAPSED])"
+        );
+    }
+}

@@ -1,0 +1,329 @@
+//! Running a learner's server for live hints.
+//!
+//! The server gets a free loopback port in `PORT` (never a fixed port: two gradings at
+//! once must not collide), its own process group, and pipes for its output. The grader
+//! then waits, bounded, until the port is in the LISTEN state, reading the kernel's
+//! socket table rather than connecting, so a chat server never sees a phantom client.
+//! It notices an early exit, and when the server listens on some other port it says
+//! which, because "ignored `PORT`" is the most common reason a server "never listens".
+//!
+//! Output is drained continuously (a server that floods its output must not block on a
+//! full pipe) but only the last lines are kept, each cut to a bounded length.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::task::JoinHandle;
+
+use crate::outcome::OutputTail;
+use crate::process::{self, Group};
+
+/// Lines of output kept, and the longest line kept whole.
+const KEEP_LINES: usize = 20;
+const MAX_LINE: usize = 240;
+/// How long a server gets to stop after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_millis(500);
+
+pub struct Server {
+    child: tokio::process::Child,
+    group: Group,
+    pub port: u16,
+    output: Arc<Mutex<OutputLog>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// Why a server could not be brought up, with what it printed.
+#[derive(Debug)]
+pub struct StartFailure {
+    pub reason: String,
+    pub output: OutputTail,
+}
+
+impl Server {
+    /// Starts `exe` in `dir` with `PORT` set and waits until it listens.
+    pub async fn start(
+        exe: &Path,
+        dir: &Path,
+        listen_timeout: Duration,
+    ) -> Result<Server, StartFailure> {
+        let port = free_port().map_err(|e| StartFailure {
+            reason: format!("The grader could not find a free port: {e}"),
+            output: OutputTail::default(),
+        })?;
+        let mut cmd = tokio::process::Command::new(exe);
+        cmd.current_dir(dir)
+            .env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let (mut child, group) = process::spawn(&mut cmd).map_err(|e| StartFailure {
+            reason: format!("Could not start {}: {e}", exe.display()),
+            output: OutputTail::default(),
+        })?;
+        let output = Arc::new(Mutex::new(OutputLog::default()));
+        let mut readers = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            readers.push(tokio::spawn(drain(out, output.clone())));
+        }
+        if let Some(err) = child.stderr.take() {
+            readers.push(tokio::spawn(drain(err, output.clone())));
+        }
+        let mut server = Server {
+            child,
+            group,
+            port,
+            output,
+            readers,
+        };
+        match server.wait_listening(listen_timeout).await {
+            Ok(()) => Ok(server),
+            Err(reason) => {
+                let output = server.stop().await;
+                Err(StartFailure { reason, output })
+            }
+        }
+    }
+
+    async fn wait_listening(&mut self, timeout: Duration) -> Result<(), String> {
+        let started = Instant::now();
+        let pid = self.child.id().unwrap_or(0);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "Your server exited before it listened ({}). Its last output is below.",
+                    describe_exit(status)
+                ));
+            }
+            let listening = listening_ports();
+            if listening.iter().any(|l| l.port == self.port) {
+                return Ok(());
+            }
+            if started.elapsed() >= timeout {
+                let own = sockets_of(pid);
+                let elsewhere: Vec<String> = listening
+                    .iter()
+                    .filter(|l| own.contains(&l.inode))
+                    .map(|l| l.port.to_string())
+                    .collect();
+                let mut reason = format!(
+                    "Your server did not listen on 127.0.0.1:{} (the port in PORT) within {:.0} s.",
+                    self.port,
+                    timeout.as_secs_f64()
+                );
+                if !elsewhere.is_empty() {
+                    reason.push_str(&format!(
+                        " It listens on port {} instead: read the port from the PORT environment \
+                         variable.",
+                        elsewhere.join(", ")
+                    ));
+                }
+                return Err(reason);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// `Some(status)` if the server has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    /// The output so far.
+    pub fn output(&self) -> OutputTail {
+        self.output.lock().unwrap_or_else(|e| e.into_inner()).tail()
+    }
+
+    /// Stops the whole process group (SIGTERM, then SIGKILL) and returns the output.
+    pub async fn stop(mut self) -> OutputTail {
+        self.group.signal(Signal::SIGTERM);
+        if tokio::time::timeout(STOP_GRACE, self.child.wait())
+            .await
+            .is_err()
+        {
+            self.group.signal(Signal::SIGKILL);
+            let _ = self.child.wait().await;
+        }
+        // Children of the server may still hold the pipes: kill the rest of the group.
+        self.group.signal(Signal::SIGKILL);
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(1), reader).await;
+        }
+        self.output()
+    }
+}
+
+pub fn describe_exit(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit code {code}"),
+        (None, Some(signal)) => match Signal::try_from(signal) {
+            Ok(s) => format!("killed by signal {}", s.as_str()),
+            Err(_) => format!("killed by signal {signal}"),
+        },
+        _ => "it stopped".to_string(),
+    }
+}
+
+/// Asks the kernel for a free loopback port. Another process could take it before the
+/// server binds it; in practice the kernel does not hand it out again so soon.
+fn free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+#[derive(Default)]
+struct OutputLog {
+    lines: VecDeque<String>,
+    partial: Vec<u8>,
+    total_lines: u64,
+    total_bytes: u64,
+}
+
+impl OutputLog {
+    fn push(&mut self, bytes: &[u8]) {
+        self.total_bytes += bytes.len() as u64;
+        for &b in bytes {
+            if b == b'\n' {
+                self.end_line();
+            } else if self.partial.len() < MAX_LINE * 4 {
+                self.partial.push(b);
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        let mut line = String::from_utf8_lossy(&self.partial)
+            .trim_end_matches('\r')
+            .to_string();
+        if line.chars().count() > MAX_LINE {
+            line = line.chars().take(MAX_LINE).collect::<String>() + " […]";
+        }
+        self.partial.clear();
+        self.total_lines += 1;
+        if self.lines.len() == KEEP_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
+
+    fn tail(&self) -> OutputTail {
+        let mut lines: Vec<String> = self.lines.iter().cloned().collect();
+        let mut total_lines = self.total_lines;
+        if !self.partial.is_empty() {
+            lines.push(
+                String::from_utf8_lossy(&self.partial)
+                    .chars()
+                    .take(MAX_LINE)
+                    .collect(),
+            );
+            total_lines += 1;
+            if lines.len() > KEEP_LINES {
+                lines.remove(0);
+            }
+        }
+        OutputTail {
+            lines,
+            total_lines,
+            total_bytes: self.total_bytes,
+        }
+    }
+}
+
+async fn drain(mut pipe: impl AsyncRead + Unpin, log: Arc<Mutex<OutputLog>>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n) = pipe.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        log.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(&buf[..n]);
+    }
+}
+
+struct Listening {
+    port: u16,
+    inode: u64,
+}
+
+/// Every TCP socket in the LISTEN state, from `/proc/net/tcp` and `/proc/net/tcp6`.
+fn listening_ports() -> Vec<Listening> {
+    let mut found = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            if fields.len() < 10 || fields[3] != "0A" {
+                continue;
+            }
+            let port = fields[1]
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            let inode = fields[9].parse().ok();
+            if let (Some(port), Some(inode)) = (port, inode) {
+                found.push(Listening { port, inode });
+            }
+        }
+    }
+    found
+}
+
+/// Socket inodes held open by process `pid`.
+fn sockets_of(pid: u32) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_log_keeps_the_last_lines_bounded() {
+        let mut log = OutputLog::default();
+        for i in 0..100 {
+            log.push(format!("line {i}\n").as_bytes());
+        }
+        log.push(&[b'x'; 10_000]);
+        let tail = log.tail();
+        assert_eq!(tail.total_lines, 101);
+        assert_eq!(tail.lines.len(), KEEP_LINES);
+        assert_eq!(tail.lines[KEEP_LINES - 2], "line 99");
+        assert_eq!(tail.lines.last().unwrap().len(), MAX_LINE);
+    }
+
+    #[test]
+    fn sees_a_listening_socket() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(listening_ports().iter().any(|l| l.port == port));
+        let own = sockets_of(std::process::id());
+        assert!(
+            listening_ports()
+                .iter()
+                .any(|l| l.port == port && own.contains(&l.inode))
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! Every fixture (a known-bad submission) graded by the real binary, its report
+//! compared with the snapshot recorded next to it (`fixtures/STAGE/NAME/report.snap`).
+//!
+//! To record or update snapshots: `INSTA_UPDATE=always cargo test -p grader --test
+//! fixtures`, then read the diff of the `.snap` files before committing them.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{assert_no_leftovers, grader, root};
+use grader::catalogue::Catalogue;
+use grader::course::Course;
+use grader::dev::{FixtureSpec, fixtures};
+
+fn check_stage(stage_id: &str) {
+    let course = Course { root: root() };
+    let catalogue = Catalogue::load(Some(&course.root)).unwrap();
+    let stage = catalogue.find(stage_id).unwrap();
+    let dirs: Vec<PathBuf> = fixtures(&course, stage);
+    assert!(dirs.len() >= 4, "{stage_id} needs at least four fixtures");
+
+    // Grade a few fixtures at once: builds take turns, live probes overlap.
+    let runs: Vec<_> = std::thread::scope(|scope| {
+        dirs.chunks(3)
+            .flat_map(|chunk| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|dir| {
+                        let path = dir.to_string_lossy().into_owned();
+                        scope.spawn(move || grader(&["check", stage_id, "--path", &path]))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    });
+
+    for (dir, run) in dirs.iter().zip(&runs) {
+        let spec = FixtureSpec::load(dir).unwrap();
+        let passes = spec.fails.is_empty() && !spec.build_fails;
+        run.assert_code(if passes { 0 } else { 1 });
+        assert!(
+            run.stderr.is_empty(),
+            "stderr should be empty when not a terminal:\n{}",
+            run.dump()
+        );
+        assert_no_leftovers(run);
+        let text = grader::report::normalize(&run.stdout, &course.root);
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(dir);
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.set_description(spec.description.clone());
+        settings.bind(|| insta::assert_snapshot!("report", text));
+    }
+}
+
+#[test]
+fn fixtures_01_tcp_echo() {
+    check_stage("01-tcp-echo");
+}
+
+#[test]
+fn fixtures_02_tcp_chat() {
+    check_stage("02-tcp-chat");
+}
