@@ -52,10 +52,10 @@ pub async fn prepare(course: &Course, dir: &Path, stage_id: &str) -> Result<Prep
         .canonicalize()
         .with_context(|| format!("Cannot open {}", dir.display()))?;
     let target_dir = course.target_dir();
-    let scratch = target_dir.join("grader/scratch").join(format!(
-        "{stage_id}-{:016x}",
-        fnv1a(dir.to_string_lossy().as_bytes())
-    ));
+    let hash = fnv1a(dir.to_string_lossy().as_bytes());
+    let scratch = target_dir
+        .join("grader/scratch")
+        .join(format!("{stage_id}-{hash:016x}"));
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("Failed to create the scratch folder {}", scratch.display()))?;
     let lock = lock_file(scratch.join("lock")).await?;
@@ -70,8 +70,12 @@ pub async fn prepare(course: &Course, dir: &Path, stage_id: &str) -> Result<Prep
             _lock: lock,
         });
     }
+    // Cargo names a path package's artifacts after its path *relative to the workspace
+    // root*: a member folder named the same in every scratch workspace would make all
+    // copies share (and overwrite) one set of artifacts. The hash keeps them apart.
+    let member = format!("submission-{hash:016x}");
     let workspace = scratch.join("ws");
-    let copy = workspace.join("submission");
+    let copy = workspace.join(&member);
     if copy.exists() {
         std::fs::remove_dir_all(&copy)
             .with_context(|| format!("Failed to clear the old copy {}", copy.display()))?;
@@ -79,7 +83,7 @@ pub async fn prepare(course: &Course, dir: &Path, stage_id: &str) -> Result<Prep
     copy_tree(&dir, &copy).with_context(|| format!("Failed to copy {}", dir.display()))?;
     std::fs::write(
         workspace.join("Cargo.toml"),
-        scratch_workspace_manifest(course)?,
+        scratch_workspace_manifest(course, &member)?,
     )
     .context("Failed to write the scratch workspace's Cargo.toml")?;
     let lockfile = course.root.join("Cargo.lock");
@@ -98,7 +102,7 @@ pub async fn prepare(course: &Course, dir: &Path, stage_id: &str) -> Result<Prep
 }
 
 /// The scratch workspace: the course's shared tables, with the copy as its only member.
-fn scratch_workspace_manifest(course: &Course) -> Result<String> {
+fn scratch_workspace_manifest(course: &Course, member: &str) -> Result<String> {
     let path = course.root.join("Cargo.toml");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("Failed to read {}", path.display()))?;
@@ -106,10 +110,7 @@ fn scratch_workspace_manifest(course: &Course) -> Result<String> {
         toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
     let mut workspace = toml::Table::new();
     workspace.insert("resolver".into(), "3".into());
-    workspace.insert(
-        "members".into(),
-        toml::Value::Array(vec!["submission".into()]),
-    );
+    workspace.insert("members".into(), toml::Value::Array(vec![member.into()]));
     if let Some(toml::Value::Table(course_ws)) = root.get("workspace") {
         for key in ["package", "dependencies", "lints"] {
             if let Some(value) = course_ws.get(key) {

@@ -272,16 +272,16 @@ fn judge(course: &Course, role: &Role, report: &StageReport) -> Vec<String> {
             let fixture_dir = dir.join(report.path.rsplit('/').next().unwrap_or(""));
             match recorded_report(&fixture_dir) {
                 None => found.push(
-                    "no recorded report.snap: run `cargo insta test -p grader --test fixtures --accept` \
-                     and review it"
+                    "no recorded report.snap: run `INSTA_UPDATE=always cargo test -p grader --test \
+                     fixtures` and review it"
                         .to_string(),
                 ),
                 Some(recorded) => {
                     let actual = snapshot_text(report, &course.root);
                     if recorded.trim_end() != actual.trim_end() {
                         found.push(format!(
-                            "the report differs from report.snap; run `cargo insta test -p grader --test \
-                             fixtures` and review the change.\nNow:\n{actual}"
+                            "the report differs from report.snap; run `INSTA_UPDATE=always cargo test -p grader \
+                             --test fixtures` and review the change.\nNow:\n{actual}"
                         ));
                     }
                 }

@@ -165,6 +165,11 @@ async fn run_live(
         ))),
     };
     let exited = server.exited();
+    if result.is_err() {
+        // The probe's clients have just been dropped: give the server a moment to log its
+        // side of that, so the output shown (and recorded in fixtures) is complete.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let output = server.stop().await;
     Live::Done(match result {
         Ok(()) => HintOutcome::pass(hint),

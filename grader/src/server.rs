@@ -24,7 +24,7 @@ use crate::outcome::OutputTail;
 use crate::process::{self, Group};
 
 /// Lines of output kept, and the longest line kept whole.
-const KEEP_LINES: usize = 20;
+const KEEP_LINES: usize = 15;
 const MAX_LINE: usize = 240;
 /// How long a server gets to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_millis(500);

@@ -56,8 +56,8 @@ struct Target {
     kind: Vec<String>,
 }
 
-/// Asks cargo for the manifest at `manifest`. The error is cargo's own message, which
-/// names the line of a syntax error, and is meant to be shown to the learner.
+/// Asks cargo for the manifest at `manifest`. The error is cargo's own message (it names
+/// the line of a syntax error); the report shows it with the build.
 pub async fn read(manifest: &Path) -> Result<Manifest, String> {
     let mut cmd = tokio::process::Command::new(cargo());
     cmd.args([
@@ -78,10 +78,7 @@ pub async fn read(manifest: &Path) -> Result<Manifest, String> {
     };
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!(
-            "cargo could not read Cargo.toml:\n{}",
-            stderr.trim_end()
-        ));
+        return Err(stderr.trim_end().to_string());
     }
     let metadata: Metadata = serde_json::from_slice(&output.stdout)
         .map_err(|e| format!("could not understand `cargo metadata`'s answer: {e}"))?;
@@ -121,7 +118,13 @@ pub fn check(
 ) -> HintOutcome {
     let manifest = match manifest {
         Ok(manifest) => manifest,
-        Err(why) => return HintOutcome::fail(hint, why.clone()),
+        Err(_) => {
+            return HintOutcome::fail(
+                hint,
+                "Cargo could not read Cargo.toml, so its dependencies are unknown (cargo's error is \
+                 shown above).",
+            );
+        }
     };
     let declared: Vec<&Dependency> = manifest
         .dependencies

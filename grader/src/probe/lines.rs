@@ -68,16 +68,29 @@ impl LineClient {
         })
     }
 
+    /// Sends bytes without recording them: for probes that summarise many sends in one
+    /// transcript note.
+    pub async fn send_unrecorded(&mut self, data: &[u8]) -> Step<()> {
+        self.stream.write_all(data).await.map_err(|e| {
+            Failure::new(format!(
+                "{} could not send: {e}. Did the server close the connection?",
+                self.name
+            ))
+        })
+    }
+
     pub async fn send_line(&mut self, line: &str) -> Step<()> {
         self.send(format!("{line}\n").as_bytes()).await
     }
 
-    async fn read_line(&mut self, within: Duration) -> Step<Read> {
+    async fn read_line(&mut self, within: Duration, record: bool) -> Step<Read> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = self.buf.drain(..=end).collect();
-                self.transcript.received(&self.name, &line);
+                if record {
+                    self.transcript.received(&self.name, &line);
+                }
                 return Ok(Read::Line(line[..line.len() - 1].to_vec()));
             }
             if self.buf.len() > MAX_LINE_BYTES {
@@ -99,7 +112,17 @@ impl LineClient {
 
     /// Reads the next line and returns it, or fails saying what came instead.
     pub async fn next_line(&mut self, within: Duration) -> Step<Vec<u8>> {
-        match self.read_line(within).await? {
+        self.next_line_recorded(within, true).await
+    }
+
+    /// Like [`LineClient::next_line`], but leaves the line out of the transcript, for a
+    /// probe that records its own summary of what arrived.
+    pub async fn next_line_unrecorded(&mut self, within: Duration) -> Step<Vec<u8>> {
+        self.next_line_recorded(within, false).await
+    }
+
+    async fn next_line_recorded(&mut self, within: Duration, record: bool) -> Step<Vec<u8>> {
+        match self.read_line(within, record).await? {
             Read::Line(line) => Ok(line),
             Read::Closed => Err(Failure::new(format!(
                 "The server closed {}'s connection{}.",

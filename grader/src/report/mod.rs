@@ -60,6 +60,8 @@ pub fn normalize(text: &str, root: &std::path::Path) -> String {
                 r"target/grader/scratch/[0-9a-z-]+-[0-9a-f]{16}",
                 "[SCRATCH]",
             ),
+            (r"submission-[0-9a-f]{16}", "[SUBMISSION]"),
+            (r"/\S*?/registry/src/[^/\s]+/", "[REGISTRY]/"),
             (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
             (r#""elapsed_ms": \d+"#, r#""elapsed_ms": "[ELAPSED]""#),
             (r#"time="[\d.]+""#, r#"time="[ELAPSED]""#),
@@ -74,7 +76,30 @@ pub fn normalize(text: &str, root: &std::path::Path) -> String {
     for (re, to) in RULES.iter() {
         text = re.replace_all(&text, *to).into_owned();
     }
-    text
+    sort_server_output(&text)
+}
+
+/// Sorts each block of server output (`| …` lines). A server's tasks print concurrently,
+/// so their order varies from run to run; which lines were printed does not.
+fn sort_server_output(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut block: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("| ") {
+            block.push(line);
+            continue;
+        }
+        block.sort_unstable();
+        out.append(&mut block);
+        out.push(line);
+    }
+    block.sort_unstable();
+    out.append(&mut block);
+    let mut joined = out.join("\n");
+    if text.ends_with('\n') {
+        joined.push('\n');
+    }
+    joined
 }
 
 #[cfg(test)]
