@@ -3,6 +3,20 @@
 
 mod common;
 
+use std::path::Path;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 #[test]
 fn dev_check_passes() {
     let run = common::grader(&["dev", "check"]);
@@ -24,5 +38,68 @@ fn dev_check_passes() {
         "{}",
         run.dump()
     );
+    common::assert_no_leftovers(&run);
+}
+
+/// A course whose starter already passes and whose solution fails: dev check must say so.
+#[test]
+fn dev_check_catches_a_starter_that_passes_and_a_solution_that_fails() {
+    let root = common::root();
+    let course = common::temp_dir("swapped-course");
+    for file in ["Cargo.toml", "Cargo.lock"] {
+        std::fs::copy(root.join(file), course.join(file)).unwrap();
+    }
+    let manifest = std::fs::read_to_string(course.join("Cargo.toml")).unwrap();
+    std::fs::write(
+        course.join("Cargo.toml"),
+        manifest.replace(r#""grader", "#, ""),
+    )
+    .unwrap();
+    // Only stage 01, with the starter and the solution swapped.
+    let catalogue = std::fs::read_to_string(root.join("grader/catalogue.toml")).unwrap();
+    let stage_01 = &catalogue[..catalogue.find("\n[[stages]]\nid = \"02").unwrap()];
+    std::fs::create_dir_all(course.join("grader")).unwrap();
+    std::fs::write(course.join("grader/catalogue.toml"), stage_01).unwrap();
+    for (from, to) in [("solutions", "exercises"), ("exercises", "solutions")] {
+        copy_dir(
+            &root.join(from).join("01-tcp-echo"),
+            &course.join(to).join("01-tcp-echo"),
+        );
+    }
+    // A chapter without its marker, and no fixtures at all.
+    std::fs::create_dir_all(course.join("book/src")).unwrap();
+    std::fs::write(
+        course.join("book/src/SUMMARY.md"),
+        "- [01](01-tcp-echo.md)\n",
+    )
+    .unwrap();
+    std::fs::write(course.join("book/src/01-tcp-echo.md"), "# 01\n").unwrap();
+
+    let progress = course.join("progress.txt");
+    let (mut cmd, tag) = common::grader_cmd(&["dev", "check"], &progress);
+    cmd.env("COURSE_ROOT", &course)
+        .env("CARGO_TARGET_DIR", root.join("target"));
+    let output = cmd.output().unwrap();
+    let run = common::Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        tag,
+    };
+    run.assert_code(1);
+    for expected in [
+        "hint `tokio-dependency` passes on the starter",
+        "hint `echoes-a-line` passes on the starter",
+        "hint `binds-tcp-listener` does not pass on the solution",
+        "hint `survives-disconnect` does not pass on the solution",
+        "has no `{{#hints 01-tcp-echo}}` marker",
+        "0 fixtures in fixtures/01-tcp-echo; at least 4 are needed",
+    ] {
+        assert!(
+            run.stdout.contains(expected),
+            "missing {expected:?}\n{}",
+            run.dump()
+        );
+    }
     common::assert_no_leftovers(&run);
 }

@@ -23,7 +23,8 @@ fn main() {
 
     // TODO: print exactly one line, `listening on 127.0.0.1:PORT`, using the
     // address from the listener's `local_addr()`, then flush stdout
-    // (`std::io::Write::flush`): the grader waits for that line.
+    // (`std::io::Write::flush`): stdout is a pipe under the grader, and an
+    // unflushed line would only show up once the buffer fills.
 
     // TODO: hand the listener to `tcp_echo::run` with `tokio::signal::ctrl_c()` as
     // the shutdown future, and `.await` it.
