@@ -240,22 +240,13 @@ pub async fn hint(query: Option<&str>) -> Result<ExitCode> {
         .position(|h| h.id == failing.id)
         .unwrap_or(0)
         + 1;
-    let mut single = report.clone();
-    single.hints = vec![failing.clone()];
-    let text = report::human::render(&single, style(), None);
-    // Show the one hint with its real number, not "1.".
-    let text = text.replacen(
-        &format!(" 1. {}", failing.text),
-        &format!(" {n}. {}", failing.text),
-        1,
-    );
-    let text: Vec<&str> = text.lines().collect();
+    let mut text = String::new();
+    if failing.status == Status::NotRun {
+        report::human::render_build_failure(&mut text, &report, style());
+    }
+    report::human::render_hint(&mut text, n, failing, style());
     println!("The first hint of {} that does not pass yet:\n", stage.id);
-    // Drop the summary line of the one-hint report: it would count only this hint.
-    println!(
-        "{}",
-        text[..text.len().saturating_sub(1)].join("\n").trim_end()
-    );
+    print!("{text}");
     println!("\nThe chapter explains the idea: book/src/{}.md", stage.id);
     Ok(ExitCode::from(1))
 }

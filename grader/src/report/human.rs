@@ -41,18 +41,7 @@ pub fn render(report: &StageReport, style: Style, next: Option<&str>) -> String 
         report.title,
         report.path
     );
-    if let Some(build) = report.build.as_ref().filter(|b| !b.ok) {
-        let _ = writeln!(
-            out,
-            "  {} {}",
-            style.paint("31;1", "Build failed:"),
-            build.summary.as_deref().unwrap_or("")
-        );
-        for line in build.errors.lines() {
-            let _ = writeln!(out, "    {line}");
-        }
-        out.push('\n');
-    }
+    render_build_failure(&mut out, report, style);
     for (i, hint) in report.hints.iter().enumerate() {
         render_hint(&mut out, i + 1, hint, style);
     }
@@ -81,7 +70,20 @@ pub fn render(report: &StageReport, style: Style, next: Option<&str>) -> String 
     out
 }
 
-fn render_hint(out: &mut String, n: usize, hint: &HintOutcome, style: Style) {
+/// The compiler's errors, when the build failed.
+pub fn render_build_failure(out: &mut String, report: &StageReport, style: Style) {
+    if let Some(build) = report.build.as_ref().filter(|b| !b.ok) {
+        let summary = build.summary.as_deref().unwrap_or("");
+        let _ = writeln!(out, "  {} {summary}", style.paint("31;1", "Build failed:"));
+        for line in build.errors.lines() {
+            let _ = writeln!(out, "    {line}");
+        }
+        out.push('\n');
+    }
+}
+
+/// One hint as hint number `n`: its line, and for a failure what happened and what to do.
+pub fn render_hint(out: &mut String, n: usize, hint: &HintOutcome, style: Style) {
     let mark = match hint.status {
         Status::Pass => style.paint("32", "✓"),
         Status::Fail => style.paint("31", "✗"),
