@@ -22,10 +22,9 @@ use anyhow::{Context, Result};
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::checks::manifest::cargo;
 use crate::course::Course;
 use crate::outcome::BuildOutcome;
-use crate::process;
+use crate::process::{self, cargo};
 
 /// The longest a build may take; a cold build of the later stages takes a few minutes.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
@@ -265,7 +264,7 @@ pub async fn build(
                 line = err_lines.next_line(), if stderr_open => match line {
                     Ok(Some(line)) => {
                         let trimmed = line.trim_start();
-                        if trimmed.starts_with("Compiling") || trimmed.starts_with("Blocking") {
+                        if is_progress(&line) {
                             progress(trimmed);
                         }
                         if cargo_stderr.len() < 200 { cargo_stderr.push(line) }
@@ -306,10 +305,7 @@ pub async fn build(
             // Cargo failed before the compiler ran: a manifest error, a missing file.
             cargo_stderr
                 .iter()
-                .filter(|l| {
-                    !l.trim_start().starts_with("Compiling")
-                        && !l.trim_start().starts_with("Blocking")
-                })
+                .filter(|l| !is_progress(l))
                 .take(ERROR_LINES)
                 .cloned()
                 .collect::<Vec<_>>()
@@ -361,6 +357,12 @@ pub async fn build(
         },
         Some(Built { exe: copy }),
     ))
+}
+
+/// Whether a line of cargo's stderr is a status line rather than an error.
+fn is_progress(line: &str) -> bool {
+    let line = line.trim_start();
+    line.starts_with("Compiling") || line.starts_with("Blocking")
 }
 
 /// Takes an exclusive lock on `path`, waiting for other graders that hold it.

@@ -79,7 +79,7 @@ pub fn snapshot_text(report: &StageReport, root: &Path) -> String {
 enum Role {
     Starter,
     Solution,
-    Fixture(FixtureSpec),
+    Fixture { spec: FixtureSpec, dir: PathBuf },
 }
 
 struct Job {
@@ -128,8 +128,8 @@ pub async fn check(jobs: usize) -> Result<ExitCode> {
                 Ok(spec) => queue.push(Job {
                     stage: i,
                     label: format!("{} fixture {name}", stage.id),
-                    dir,
-                    role: Role::Fixture(spec),
+                    dir: dir.clone(),
+                    role: Role::Fixture { spec, dir },
                 }),
                 Err(e) => {
                     problems +=
@@ -248,7 +248,7 @@ fn judge(course: &Course, role: &Role, report: &StageReport) -> Vec<String> {
                 ));
             }
         }
-        Role::Fixture(spec) => {
+        Role::Fixture { spec, dir } => {
             if built == spec.build_fails {
                 found.push(format!(
                     "the build {} but fixture.toml says build_fails = {}",
@@ -268,9 +268,7 @@ fn judge(course: &Course, role: &Role, report: &StageReport) -> Vec<String> {
                     "fails {failing:?}, but fixture.toml says {expected:?}"
                 ));
             }
-            let dir = course.root.join("fixtures").join(&report.stage);
-            let fixture_dir = dir.join(report.path.rsplit('/').next().unwrap_or(""));
-            match recorded_report(&fixture_dir) {
+            match recorded_report(dir) {
                 None => found.push(
                     "no recorded report.snap: run `INSTA_UPDATE=always cargo test -p grader --test \
                      fixtures` and review it"

@@ -21,6 +21,11 @@ pub struct Group {
     pgid: i32,
 }
 
+/// The cargo that runs us, so a learner's `cargo +toolchain grade` stays on that toolchain.
+pub fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
 /// Spawns `cmd` as the leader of a new process group and registers the group.
 pub fn spawn(cmd: &mut tokio::process::Command) -> std::io::Result<(tokio::process::Child, Group)> {
     cmd.process_group(0).kill_on_drop(true);

@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -76,16 +77,12 @@ fn dev_check_catches_a_starter_that_passes_and_a_solution_that_fails() {
     std::fs::write(course.join("book/src/01-tcp-echo.md"), "# 01\n").unwrap();
 
     let progress = course.join("progress.txt");
-    let (mut cmd, tag) = common::grader_cmd(&["dev", "check"], &progress);
-    cmd.env("COURSE_ROOT", &course)
-        .env("CARGO_TARGET_DIR", root.join("target"));
-    let output = cmd.output().unwrap();
-    let run = common::Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        tag,
-    };
+    let target = root.join("target");
+    let env = [
+        ("COURSE_ROOT", course.as_path()),
+        ("CARGO_TARGET_DIR", target.as_path()),
+    ];
+    let run = common::grader_with_env(&["dev", "check"], &progress, &env, Duration::from_secs(300));
     run.assert_code(1);
     for expected in [
         "hint `tokio-dependency` passes on the starter",

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::catalogue::Hint;
 use crate::outcome::HintOutcome;
+use crate::process::cargo;
 
 /// What the grader needs from a crate's manifest, as cargo resolved it.
 #[derive(Debug, Clone)]
@@ -102,11 +103,6 @@ pub async fn read(manifest: &Path) -> Result<Manifest, String> {
         bins,
         default_run: package.default_run,
     })
-}
-
-/// The cargo that runs us, so a learner's `cargo +toolchain grade` stays on that toolchain.
-pub fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }
 
 /// Grades one dependency hint against a manifest (or the reason it could not be read).

@@ -60,12 +60,7 @@ impl LineClient {
     /// Sends bytes as they are (no newline added).
     pub async fn send(&mut self, data: &[u8]) -> Step<()> {
         self.transcript.sent(&self.name, data);
-        self.stream.write_all(data).await.map_err(|e| {
-            Failure::new(format!(
-                "{} could not send: {e}. Did the server close the connection?",
-                self.name
-            ))
-        })
+        self.send_unrecorded(data).await
     }
 
     /// Sends bytes without recording them: for probes that summarise many sends in one

@@ -175,14 +175,10 @@ pub async fn whole_lines(ctx: &Ctx, p: WholeLinesParams) -> Step<()> {
     let mut seen = Vec::new();
     for _ in 0..senders {
         let got = listener.next_line_unrecorded(LINE_WAIT * 2).await?;
-        let mut from: Vec<u8> = got
-            .iter()
-            .copied()
-            .collect::<std::collections::BTreeSet<u8>>()
-            .into_iter()
+        let letters: Vec<String> = (b'a'..b'a' + senders as u8)
+            .filter(|letter| got.contains(letter))
+            .map(|letter| format!("`{}`", letter as char))
             .collect();
-        from.retain(|b| (b'a'..b'a' + senders as u8).contains(b));
-        let letters: Vec<String> = from.iter().map(|&b| format!("`{}`", b as char)).collect();
         ctx.transcript.note(format!(
             "{} received a line of {} bytes made of {}",
             listener.name,

@@ -66,7 +66,18 @@ pub fn grader_cmd(args: &[&str], progress: &Path) -> (Command, String) {
 
 /// Runs the grader and waits at most `limit`; a grader that outlives it fails the test.
 pub fn grader_in(args: &[&str], progress: &Path, limit: Duration) -> Run {
+    grader_with_env(args, progress, &[], limit)
+}
+
+/// Like [`grader_in`], with extra environment variables (they win over the defaults).
+pub fn grader_with_env(
+    args: &[&str],
+    progress: &Path,
+    env: &[(&str, &Path)],
+    limit: Duration,
+) -> Run {
     let (mut cmd, tag) = grader_cmd(args, progress);
+    cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().expect("the grader binary starts");
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
