@@ -117,6 +117,18 @@ fn scratch_workspace_manifest(course: &Course, member: &str) -> Result<String> {
             }
         }
     }
+    // Path dependencies (the shared `chat-page` crate) are written relative to the course
+    // root; the scratch workspace lives elsewhere, so point them at the course's copy.
+    if let Some(toml::Value::Table(deps)) = workspace.get_mut("dependencies") {
+        for (_, dep) in deps.iter_mut() {
+            if let toml::Value::Table(dep) = dep
+                && let Some(toml::Value::String(rel)) = dep.get("path")
+            {
+                let abs = course.root.join(rel).to_string_lossy().into_owned();
+                dep.insert("path".into(), abs.into());
+            }
+        }
+    }
     let mut manifest = toml::Table::new();
     manifest.insert("workspace".into(), toml::Value::Table(workspace));
     if let Some(profile) = root.get("profile") {

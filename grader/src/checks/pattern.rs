@@ -2,8 +2,9 @@
 //!
 //! Before matching, each file is put in a canonical form:
 //! - comments are removed, so a commented-out line never passes;
-//! - string and char literals are emptied (`"PORT"` becomes `""`), so code quoted in a
-//!   string never passes either;
+//! - string literals keep their words but lose their punctuation (`"user count"` stays,
+//!   `"io.emit(x)"` becomes `"io~emit~x~"`), so a hint can look for an event name while
+//!   code quoted in a string still never passes; char literals are emptied;
 //! - whitespace is dropped, except a single space between two word characters, so a
 //!   pattern like `TcpListener::bind\(` matches however the learner spaced or wrapped it.
 //!
@@ -109,7 +110,7 @@ pub fn check(hint: &Hint, all: &[String], any: &[String], sources: &Sources) -> 
     }
     let names: Vec<&str> = sources.files.iter().map(|f| f.name.as_str()).collect();
     let mut reason = format!(
-        "Searched {} (comments and strings ignored).",
+        "Searched {} (comments and code inside strings ignored).",
         names.join(", ")
     );
     for (pattern, only_in_comment) in &missing {
@@ -125,7 +126,7 @@ pub fn check(hint: &Hint, all: &[String], any: &[String], sources: &Sources) -> 
     HintOutcome::fail(hint, reason)
 }
 
-/// Replaces comments with a space and empties string and char literals.
+/// Replaces comments with a space, masks string literals and empties char literals.
 pub fn strip_comments_and_literals(src: &str) -> String {
     let chars: Vec<char> = src.chars().collect();
     let mut out = String::with_capacity(src.len());
@@ -156,16 +157,17 @@ pub fn strip_comments_and_literals(src: &str) -> String {
                 }
             }
             out.push(' ');
-        } else if !prev_is_word && let Some(end) = raw_string_end(&chars, i) {
-            out.push_str("\"\"");
+        } else if !prev_is_word && let Some((open, close, end)) = raw_string_end(&chars, i) {
+            push_masked(&mut out, &chars[open..close]);
             i = end;
         } else if c == '"' || (!prev_is_word && matches!(c, 'b' | 'c') && at(i + 1) == Some('"')) {
             i += if c == '"' { 1 } else { 2 };
+            let open = i;
             while i < chars.len() && chars[i] != '"' {
                 i += if chars[i] == '\\' { 2 } else { 1 };
             }
+            push_masked(&mut out, &chars[open..i.min(chars.len())]);
             i += 1;
-            out.push_str("\"\"");
         } else if c == '\'' || (!prev_is_word && c == 'b' && at(i + 1) == Some('\'')) {
             let start = if c == '\'' { i } else { i + 1 };
             match char_literal_end(&chars, start) {
@@ -187,8 +189,21 @@ pub fn strip_comments_and_literals(src: &str) -> String {
     out
 }
 
-/// If a raw string (`r"…"`, `r#"…"#`, `br"…"`, `cr"…"`) starts at `i`, the index after it.
-fn raw_string_end(chars: &[char], i: usize) -> Option<usize> {
+/// Writes a string literal's contents in quotes, every character that could read as
+/// code (`.`, `(`, `:`, …) replaced by `~`: words, spaces, `-` and `/` are kept, which is
+/// all an event name or a path needs.
+fn push_masked(out: &mut String, contents: &[char]) {
+    out.push('"');
+    for &c in contents {
+        let keep = c.is_alphanumeric() || c.is_whitespace() || matches!(c, '_' | '-' | '/' | '@');
+        out.push(if keep { c } else { '~' });
+    }
+    out.push('"');
+}
+
+/// If a raw string (`r"…"`, `r#"…"#`, `br"…"`, `cr"…"`) starts at `i`: where its contents
+/// start and end, and the index after it.
+fn raw_string_end(chars: &[char], i: usize) -> Option<(usize, usize, usize)> {
     let mut j = i;
     if matches!(chars.get(j), Some('b' | 'c')) {
         j += 1;
@@ -203,6 +218,7 @@ fn raw_string_end(chars: &[char], i: usize) -> Option<usize> {
         return None;
     }
     j += 1;
+    let open = j;
     while j < chars.len() {
         if chars[j] == '"'
             && chars[j + 1..]
@@ -212,11 +228,11 @@ fn raw_string_end(chars: &[char], i: usize) -> Option<usize> {
                 .count()
                 == hashes
         {
-            return Some(j + 1 + hashes);
+            return Some((open, j, j + 1 + hashes));
         }
         j += 1;
     }
-    Some(chars.len())
+    Some((open, chars.len(), chars.len()))
 }
 
 /// If a char literal starts at the quote at `i`, the index after it; `None` for a lifetime.
@@ -278,17 +294,25 @@ mod tests {
     }
 
     #[test]
-    fn string_literals_are_emptied() {
+    fn string_literals_keep_words_but_not_code() {
         let src = r####"let a = "TcpListener::bind(x).await // not a comment"; let b = r#"raw " TcpListener"#; let c = b"bytes"; let d = '"'; let e = '\'';"####;
         assert_eq!(
             code(src),
-            r#"let a="";let b="";let c="";let d='';let e='';"#
+            r#"let a="TcpListener~~bind~x~~await//not a comment";let b="raw~TcpListener";let c="bytes";let d='';let e='';"#
+        );
+    }
+
+    #[test]
+    fn event_names_and_paths_survive() {
+        assert_eq!(
+            code(r#"io.ns( "/", on_connect); io.emit("user count", &n)"#),
+            r#"io.ns("/",on_connect);io.emit("user count",&n)"#
         );
     }
 
     #[test]
     fn escaped_quotes_stay_inside_strings() {
-        assert_eq!(code(r#"f("a \" // b"); g()"#), r#"f("");g()"#);
+        assert_eq!(code(r#"f("a \" // b"); g()"#), r#"f("a~~//b");g()"#);
     }
 
     #[test]
@@ -304,7 +328,7 @@ mod tests {
     fn identifiers_ending_in_r_or_b_are_not_literal_prefixes() {
         assert_eq!(
             code(r#"let user = tx.sub; bar"x""#),
-            r#"let user=tx.sub;bar"""#
+            r#"let user=tx.sub;bar"x""#
         );
     }
 
@@ -312,7 +336,7 @@ mod tests {
     fn multibyte_characters_survive() {
         assert_eq!(
             code("let s = 'é'; // café\nlet t = \"ü\";"),
-            "let s='';let t=\"\";"
+            "let s='';let t=\"ü\";"
         );
     }
 }

@@ -10,8 +10,14 @@
 //! To add a probe: write it in the module of its protocol, then add it to
 //! [`validate`] and [`run`] below.
 
+pub mod chat;
+pub mod engineio;
+pub mod http;
 pub mod lines;
+pub mod sio;
+pub mod socketio;
 pub mod tcp;
+pub mod web;
 
 use std::sync::{Arc, Mutex};
 
@@ -55,6 +61,11 @@ pub fn validate(name: &str, params: &toml::Table) -> Result<()> {
         "tcp-broadcast" => parse::<tcp::BroadcastParams>(params).map(drop),
         "tcp-leaver" => parse::<tcp::LeaverParams>(params).map(drop),
         "tcp-whole-lines" => parse::<tcp::WholeLinesParams>(params).map(drop),
+        "http-page" | "http-scripts" => parse::<web::NoParams>(params).map(drop),
+        "eio-handshake" | "sio-connect" => parse::<sio::TransportParams>(params).map(drop),
+        "user-count" => parse::<chat::CountParams>(params).map(drop),
+        "chat-message" => parse::<chat::ChatParams>(params).map(drop),
+        "user-announce" => parse::<chat::AnnounceParams>(params).map(drop),
         other => bail!("There is no probe named `{other}` (see grader/src/probe/mod.rs)"),
     }
 }
@@ -69,6 +80,13 @@ pub async fn run(name: &str, params: &toml::Table, ctx: &Ctx) -> Step<()> {
         "tcp-broadcast" => tcp::broadcast(ctx, parse(params).map_err(params_error)?).await,
         "tcp-leaver" => tcp::leaver(ctx, parse(params).map_err(params_error)?).await,
         "tcp-whole-lines" => tcp::whole_lines(ctx, parse(params).map_err(params_error)?).await,
+        "http-page" => web::page(ctx).await,
+        "http-scripts" => web::scripts(ctx).await,
+        "eio-handshake" => sio::handshake(ctx, parse(params).map_err(params_error)?).await,
+        "sio-connect" => sio::connect(ctx, parse(params).map_err(params_error)?).await,
+        "user-count" => chat::user_count(ctx, parse(params).map_err(params_error)?).await,
+        "chat-message" => chat::chat_message(ctx, parse(params).map_err(params_error)?).await,
+        "user-announce" => chat::user_announce(ctx, parse(params).map_err(params_error)?).await,
         other => Err(Failure::new(format!("There is no probe named `{other}`."))),
     }
 }
@@ -82,23 +100,47 @@ fn parse<P: DeserializeOwned>(params: &toml::Table) -> Result<P> {
 pub struct Transcript(Arc<Mutex<Vec<String>>>);
 
 /// Entries kept, and characters shown of one message.
-const MAX_ENTRIES: usize = 40;
+const MAX_ENTRIES: usize = 60;
 const MAX_SHOWN: usize = 80;
+/// Characters shown of one text packet (JSON payloads need a little more room).
+const MAX_SHOWN_PACKET: usize = 120;
 
 impl Transcript {
+    /// A text packet sent, shown as it went over the wire (control characters escaped).
+    pub fn sent_packet(&self, who: &str, packet: &str) {
+        self.push_line(format!("{who} → {}", show_packet(packet)));
+    }
+
+    /// A text packet received.
+    pub fn received_packet(&self, who: &str, packet: &str) {
+        self.push_line(format!("{who} ← {}", show_packet(packet)));
+    }
+
+    /// A shell command that repeats a request by hand (`curl …`); only the first one is
+    /// kept, since it is there to help the learner start exploring, not to log.
+    pub fn command(&self, command: &str) {
+        let entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.iter().any(|e| e.starts_with("  $ ")) {
+            return;
+        }
+        drop(entries);
+        self.push_line(format!("  $ {command}"));
+    }
+
     pub fn sent(&self, who: &str, data: &[u8]) {
-        self.push(format!("{who} → {}", show(data)));
+        self.push_line(format!("{who} → {}", show(data)));
     }
 
     pub fn received(&self, who: &str, data: &[u8]) {
-        self.push(format!("{who} ← {}", show(data)));
+        self.push_line(format!("{who} ← {}", show(data)));
     }
 
     pub fn note(&self, text: impl Into<String>) {
-        self.push(format!("  ({})", text.into()));
+        self.push_line(format!("  ({})", text.into()));
     }
 
-    fn push(&self, entry: String) {
+    /// Any entry, written as it is.
+    pub fn push_line(&self, entry: String) {
         let mut entries = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() < MAX_ENTRIES {
             entries.push(entry);
@@ -122,6 +164,26 @@ pub fn show(data: &[u8]) -> String {
         let head: String = text.chars().take(MAX_SHOWN - 20).collect();
         let tail: String = text.chars().skip(count - 12).collect();
         format!("{head:?} … {tail:?} ({} bytes)", data.len())
+    }
+}
+
+/// Shows a text packet as it is, with control characters escaped and a long one cut.
+pub fn show_packet(text: &str) -> String {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| {
+            let escape = c.is_control() || c == '\\';
+            let shown: Vec<char> = if escape { c.escape_default().collect() } else { vec![c] };
+            shown
+        })
+        .collect();
+    let count = escaped.chars().count();
+    if count <= MAX_SHOWN_PACKET {
+        escaped
+    } else {
+        let head: String = escaped.chars().take(MAX_SHOWN_PACKET - 20).collect();
+        let tail: String = escaped.chars().skip(count - 12).collect();
+        format!("{head} … {tail} ({} bytes)", text.len())
     }
 }
 

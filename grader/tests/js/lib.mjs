@@ -1,0 +1,266 @@
+// Helpers for check.mjs: a socket.io-client wrapper that records every event it receives,
+// waits with a timeout for the next one, and says what it expected and what arrived.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
+import { io } from 'socket.io-client';
+
+/** Every wait gives up after this long. */
+export const WAIT_MS = 5000;
+
+export const CLIENT_VERSION = JSON.parse(
+  readFileSync(new URL('./node_modules/socket.io-client/package.json', import.meta.url), 'utf8'),
+).version;
+
+/** socket.io-client options per transport mode. */
+export const MODES = {
+  polling: { transports: ['polling'], upgrade: false },
+  websocket: { transports: ['websocket'] },
+  upgrade: { transports: ['polling', 'websocket'], upgrade: true },
+};
+
+const started = Date.now();
+const trace = [];
+
+/** Adds a line to the trace printed when a check fails. */
+export function log(line) {
+  trace.push(`+${String(Date.now() - started).padStart(5)} ms  ${line}`);
+}
+
+export function traceText() {
+  return trace.join('\n');
+}
+
+export const show = (value) => (value === undefined ? 'undefined' : JSON.stringify(value));
+const showArgs = (args) => args.map(show).join(', ');
+const showList = (list) => (list.length ? list.map(showArgs).join(' | ') : 'nothing');
+
+/** A Socket.IO client on the default namespace "/", with its own connection (forceNew). */
+export class Client {
+  constructor(label, url, mode, options = {}) {
+    this.label = label;
+    this.mode = mode;
+    /** Event name → argument lists received and not yet consumed. */
+    this.queues = new Map();
+    /** Event name → every argument list received. */
+    this.seen = new Map();
+    this.waiters = new Set();
+    this.disconnectReason = null;
+    this.openedOver = null;
+    this.upgradedTo = null;
+    this.upgradeError = null;
+    this.socket = io(url, {
+      ...MODES[mode],
+      ...options,
+      forceNew: true,
+      reconnection: false,
+      autoConnect: false,
+      timeout: WAIT_MS,
+    });
+    this.socket.onAny((event, ...args) => {
+      log(`${label} <- ${show(event)} ${showArgs(args)}`);
+      if (!this.queues.has(event)) {
+        this.queues.set(event, []);
+        this.seen.set(event, []);
+      }
+      this.queues.get(event).push(args);
+      this.seen.get(event).push(args);
+      this.notify();
+    });
+    this.socket.on('disconnect', (reason) => {
+      log(`${label} disconnected: ${reason}`);
+      this.disconnectReason = reason;
+      this.notify();
+    });
+    // The manager opens the Engine.IO connection; the upgrade probe starts right after.
+    this.socket.io.on('open', () => {
+      const engine = this.socket.io.engine;
+      this.openedOver = engine.transport.name;
+      log(`${label} engine open over ${this.openedOver}, sid ${engine.id}`);
+      engine.on('upgrade', (transport) => {
+        log(`${label} engine upgraded to ${transport.name}`);
+        this.upgradedTo = transport.name;
+        this.notify();
+      });
+      engine.on('upgradeError', (err) => {
+        log(`${label} upgrade failed: ${err.message}`);
+        this.upgradeError = err;
+        this.notify();
+      });
+    });
+  }
+
+  notify() {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  /**
+   * Waits until `attempt()` returns something other than undefined (or throws), re-trying on
+   * every event. `describe()` says what was awaited, for the timeout message.
+   */
+  waitFor(describe, attempt) {
+    return new Promise((resolve, reject) => {
+      let timer = null;
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.waiters.delete(tryIt);
+      };
+      const tryIt = () => {
+        let result;
+        try {
+          result = attempt();
+        } catch (err) {
+          cleanup();
+          reject(err);
+          return;
+        }
+        if (result !== undefined) {
+          cleanup();
+          resolve(result);
+        }
+      };
+      timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`${this.label}: timed out after ${WAIT_MS} ms waiting for ${describe()}`));
+      }, WAIT_MS);
+      this.waiters.add(tryIt);
+      tryIt();
+    });
+  }
+
+  /** Connects to "/" and checks the transport the mode asks for. */
+  async connect() {
+    const { label, mode, socket } = this;
+    log(`${label} connecting over ${mode}`);
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${label}: no \`connect\` to "/" within ${WAIT_MS} ms over ${mode}`)),
+        WAIT_MS,
+      );
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.once('connect_error', (err) => {
+        clearTimeout(timer);
+        const detail = err.description ? ` (${err.description.message ?? show(err.description)})` : '';
+        const data = err.data !== undefined ? ` data ${show(err.data)}` : '';
+        reject(new Error(`${label}: connect_error over ${mode}: ${err.message}${detail}${data}`));
+      });
+      socket.connect();
+    });
+    const engine = socket.io.engine;
+    log(`${label} connected, socket id ${socket.id}, transport ${engine.transport.name}`);
+    assert.ok(engine.id, `${label}: the Engine.IO handshake gave no sid`);
+    assert.ok(socket.id, `${label}: the Socket.IO CONNECT answer gave no socket id`);
+    if (mode === 'upgrade') {
+      assert.equal(this.openedOver, 'polling', `${label}: with upgrade, the connection opens over polling`);
+      await this.waitFor(
+        () => 'the `upgrade` event of the Engine.IO socket (polling → websocket)',
+        () => {
+          if (this.upgradeError) throw new Error(`${label}: the upgrade to websocket failed: ${this.upgradeError.message}`);
+          if (this.disconnectReason) throw new Error(`${label}: disconnected (${this.disconnectReason}) before the upgrade`);
+          return this.upgradedTo ?? undefined;
+        },
+      );
+      assert.equal(this.upgradedTo, 'websocket', `${label}: upgraded to ${this.upgradedTo}, expected websocket`);
+    }
+    const expected = mode === 'polling' ? 'polling' : 'websocket';
+    assert.equal(
+      engine.transport.name,
+      expected,
+      `${label}: the connection runs over ${engine.transport.name}, expected ${expected}`,
+    );
+  }
+
+  /** The next `event` this client receives must carry exactly `expected`. */
+  expectNext(event, expected) {
+    const want = `\`${event}\` ${show(expected)}`;
+    return this.waitFor(
+      () => `${want}; received ${this.history(event)}`,
+      () => {
+        const queue = this.queues.get(event);
+        if (queue?.length) {
+          const args = queue.shift();
+          if (!isDeepStrictEqual(args, [expected])) {
+            throw new Error(`${this.label}: expected ${want}, got \`${event}\` ${showArgs(args)}`);
+          }
+          return args;
+        }
+        this.failIfDisconnected(want);
+        return undefined;
+      },
+    );
+  }
+
+  /** Some later `event` must carry exactly `expected`; others of that name are passed over. */
+  expectSome(event, expected) {
+    const want = `\`${event}\` ${show(expected)}`;
+    return this.waitFor(
+      () => `${want}; received ${this.history(event)}`,
+      () => {
+        const queue = this.queues.get(event) ?? [];
+        while (queue.length) {
+          const args = queue.shift();
+          if (isDeepStrictEqual(args, [expected])) return args;
+        }
+        this.failIfDisconnected(want);
+        return undefined;
+      },
+    );
+  }
+
+  /** No `event` beyond those already consumed has arrived. */
+  expectNoMore(event) {
+    const queue = this.queues.get(event) ?? [];
+    assert.equal(
+      queue.length,
+      0,
+      `${this.label}: unexpected extra \`${event}\`: ${showList(queue)} (all received: ${this.history(event)})`,
+    );
+  }
+
+  history(event) {
+    return `\`${event}\`: ${showList(this.seen.get(event) ?? [])}`;
+  }
+
+  failIfDisconnected(want) {
+    if (this.disconnectReason) {
+      throw new Error(`${this.label}: disconnected (${this.disconnectReason}) while waiting for ${want}`);
+    }
+  }
+
+  /** Leaves cleanly: a Socket.IO DISCONNECT packet, then the transport closes. */
+  leave() {
+    log(`${this.label} leaves (socket.disconnect())`);
+    this.socket.disconnect();
+  }
+
+  /** Vanishes without a goodbye: the WebSocket's TCP connection is cut (ws terminate()). */
+  vanish() {
+    const transport = this.socket.io.engine.transport;
+    assert.equal(transport.name, 'websocket', `${this.label}: can only vanish from a WebSocket`);
+    assert.equal(typeof transport.ws?.terminate, 'function', `${this.label}: no ws socket to cut`);
+    log(`${this.label} vanishes (TCP connection cut, no close frame)`);
+    transport.ws.terminate();
+  }
+
+  close() {
+    this.socket.disconnect();
+  }
+}
+
+/** GET `path` on the server, bounded in time. */
+export async function get(base, path) {
+  const url = new URL(path, base);
+  let res;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(WAIT_MS) });
+  } catch (err) {
+    throw new Error(`GET ${url.pathname} failed: ${err.cause?.message ?? err.message}`);
+  }
+  const body = await res.text();
+  log(`GET ${url.pathname} -> ${res.status} ${res.headers.get('content-type')} (${body.length} chars)`);
+  return { status: res.status, type: res.headers.get('content-type') ?? '', body, url };
+}
