@@ -157,7 +157,12 @@ impl Drop for Engine {
 
 impl Engine {
     /// Performs the handshake and returns an open session.
-    pub async fn open(ctx: &Ctx, who: &str, transport: Transport, headers: &Headers) -> Step<Engine> {
+    pub async fn open(
+        ctx: &Ctx,
+        who: &str,
+        transport: Transport,
+        headers: &Headers,
+    ) -> Step<Engine> {
         match transport {
             Transport::Polling => open_polling(ctx, who, headers).await,
             Transport::Websocket => open_websocket(ctx, who, headers).await,
@@ -183,7 +188,8 @@ impl Engine {
                 .await
                 .map_err(|_| "the WebSocket is closed".to_string()),
         };
-        result.map_err(|why| Failure::new(format!("{} could not send {packet:?}: {why}.", self.who)))
+        result
+            .map_err(|why| Failure::new(format!("{} could not send {packet:?}: {why}.", self.who)))
     }
 
     /// The next packet (not ping, pong or noop), or `None` if none came within `within`.
@@ -232,8 +238,10 @@ impl Engine {
 
     /// Drops the transport without a word, as a closed laptop lid or a lost network would.
     pub fn vanish(self) {
-        self.transcript
-            .note(format!("{} dropped its connection without a goodbye", self.who));
+        self.transcript.note(format!(
+            "{} dropped its connection without a goodbye",
+            self.who
+        ));
     }
 
     /// Moves a polling session to a WebSocket: `2probe`, `3probe`, then `5`.
@@ -253,7 +261,9 @@ impl Engine {
         let who = self.who.clone();
         let probe = async {
             self.transcript.sent_packet(&who, "2probe");
-            ws.send(Message::text("2probe")).await.map_err(|e| e.to_string())?;
+            ws.send(Message::text("2probe"))
+                .await
+                .map_err(|e| e.to_string())?;
             loop {
                 match ws.next().await {
                     Some(Ok(Message::Text(text))) => {
@@ -261,7 +271,10 @@ impl Engine {
                         return if text.as_str() == "3probe" {
                             Ok(())
                         } else {
-                            Err(format!("expected 3probe, got {}", super::show_packet(&text)))
+                            Err(format!(
+                                "expected 3probe, got {}",
+                                super::show_packet(&text)
+                            ))
                         };
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -285,11 +298,24 @@ impl Engine {
                 )));
             }
         }
+        // Pause polling as browsers do: no new GET, and the one in flight (which the
+        // server releases with a noop) must end before `5`. A GET that reached the
+        // server after the upgrade would be refused.
         poller.stop.store(true, Ordering::SeqCst);
+        let mut poll_task = self.tasks.remove(0);
+        if tokio::time::timeout(HANDSHAKE_TIMEOUT, &mut poll_task)
+            .await
+            .is_err()
+        {
+            poll_task.abort();
+            self.transcript.note(format!(
+                "{who}: the server kept the last long-poll GET open"
+            ));
+        }
         self.transcript.sent_packet(&who, "5");
-        ws.send(Message::text("5")).await.map_err(|e| {
-            Failure::new(format!("{who} could not send the upgrade packet: {e}."))
-        })?;
+        ws.send(Message::text("5"))
+            .await
+            .map_err(|e| Failure::new(format!("{who} could not send the upgrade packet: {e}.")))?;
         let (tx, task_out, task_in) = spawn_websocket(ws, self.incoming_sender());
         self.outgoing = Outgoing::Websocket(tx);
         self.tasks.push(task_out);
@@ -327,7 +353,8 @@ fn split_payload(body: &str) -> impl Iterator<Item = &str> {
 async fn open_polling(ctx: &Ctx, who: &str, headers: &Headers) -> Step<Engine> {
     let client = http::client();
     let url = http::url(ctx, &format!("{PATH}?EIO=4&transport=polling"));
-    ctx.transcript.command(&http::curl("GET", &url, headers, false));
+    ctx.transcript
+        .command(&http::curl("GET", &url, headers, false));
     ctx.transcript
         .note(format!("{who}: GET {PATH}?EIO=4&transport=polling"));
     let reply = http::fetch(&client, Method::GET, &url, headers, None, HANDSHAKE_TIMEOUT)
@@ -362,7 +389,13 @@ async fn open_polling(ctx: &Ctx, who: &str, headers: &Headers) -> Step<Engine> {
         post_lock: Mutex::new(()),
         stop: AtomicBool::new(false),
     });
-    let wait = Duration::from_millis(open.ping_interval + open.ping_timeout) + HANDSHAKE_TIMEOUT;
+    // A long-poll is answered at the latest by the next ping; a server that announces
+    // absurd intervals is still bounded by the probe's own deadlines.
+    let ping_cycle = open
+        .ping_interval
+        .saturating_add(open.ping_timeout)
+        .min(120_000);
+    let wait = Duration::from_millis(ping_cycle) + HANDSHAKE_TIMEOUT;
     let task = tokio::spawn(poll(poller.clone(), incoming_tx.clone(), wait));
     Ok(Engine {
         who: who.to_string(),
@@ -392,11 +425,17 @@ async fn poll(poller: Arc<Poller>, tx: mpsc::Sender<Incoming>, wait: Duration) {
         .await
         {
             Ok(reply) => reply,
+            Err(_) if poller.stop.load(Ordering::SeqCst) => return,
             Err(why) => {
-                let _ = tx.send(closed(format!("its long-polling GET failed: {why}"))).await;
+                let _ = tx
+                    .send(closed(format!("its long-polling GET failed: {why}")))
+                    .await;
                 return;
             }
         };
+        if reply.status != StatusCode::OK && poller.stop.load(Ordering::SeqCst) {
+            return;
+        }
         if reply.status != StatusCode::OK {
             let why = format!(
                 "its long-polling GET answered {}: {}",
@@ -417,7 +456,9 @@ async fn poll(poller: Arc<Poller>, tx: mpsc::Sender<Incoming>, wait: Duration) {
                 }
                 "3" | "6" => {}
                 "1" => {
-                    let _ = tx.send(closed("the server closed the session".into())).await;
+                    let _ = tx
+                        .send(closed("the server closed the session".into()))
+                        .await;
                     return;
                 }
                 other => {
@@ -473,7 +514,12 @@ type WebSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Opens a WebSocket to the Engine.IO path with `query` and the extra headers.
-async fn connect_websocket(ctx: &Ctx, who: &str, query: &str, headers: &Headers) -> Step<WebSocket> {
+async fn connect_websocket(
+    ctx: &Ctx,
+    who: &str,
+    query: &str,
+    headers: &Headers,
+) -> Step<WebSocket> {
     let url = format!("ws://127.0.0.1:{}{PATH}?{query}", ctx.port);
     ctx.transcript.command(&http::curl(
         "GET",
@@ -481,7 +527,8 @@ async fn connect_websocket(ctx: &Ctx, who: &str, query: &str, headers: &Headers)
         headers,
         true,
     ));
-    ctx.transcript.note(format!("{who}: WebSocket {PATH}?{query}"));
+    ctx.transcript
+        .note(format!("{who}: WebSocket {PATH}?{query}"));
     let mut request = url
         .as_str()
         .into_client_request()
@@ -491,7 +538,9 @@ async fn connect_websocket(ctx: &Ctx, who: &str, query: &str, headers: &Headers)
             tungstenite::http::HeaderName::try_from(name.as_str()),
             tungstenite::http::HeaderValue::try_from(value.as_str()),
         ) else {
-            return Err(Failure::new(format!("The header `{name}: {value}` is not valid HTTP.")));
+            return Err(Failure::new(format!(
+                "The header `{name}: {value}` is not valid HTTP."
+            )));
         };
         request.headers_mut().insert(name, value);
     }
@@ -576,7 +625,11 @@ fn spawn_websocket(
                     "3" | "6" => {}
                     "1" => break "the server closed the session".to_string(),
                     other => {
-                        if incoming.send(Incoming::Packet(other.to_string())).await.is_err() {
+                        if incoming
+                            .send(Incoming::Packet(other.to_string()))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -606,4 +659,99 @@ fn spawn_websocket(
         let _ = incoming.send(Incoming::Closed(why)).await;
     });
     (tx, writer, reader)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// A server that answers every request on a fresh port with `response` (or never
+    /// answers when it is `None`), for as long as the test runs.
+    async fn fake_server(response: Option<Vec<u8>>) -> Ctx {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                let response = response.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = socket.read(&mut buf).await;
+                    match response {
+                        Some(bytes) => {
+                            let _ = socket.write_all(&bytes).await;
+                        }
+                        None => tokio::time::sleep(Duration::from_secs(60)).await,
+                    }
+                });
+            }
+        });
+        Ctx {
+            port,
+            transcript: Transcript::default(),
+        }
+    }
+
+    fn http_response(status: &str, body: &[u8]) -> Vec<u8> {
+        let mut out = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+
+    async fn open_failure(ctx: &Ctx, transport: Transport) -> String {
+        match Engine::open(ctx, "client", transport, &Vec::new()).await {
+            Ok(_) => panic!("the handshake should fail"),
+            Err(failure) => failure.reason,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_page_instead_of_an_open_packet_is_named() {
+        let ctx = fake_server(Some(http_response("200 OK", b"<!doctype html><p>chat</p>"))).await;
+        let why = open_failure(&ctx, Transport::Polling).await;
+        assert!(why.contains("not an Engine.IO open packet"), "{why}");
+        assert!(why.contains("<!doctype html>"), "{why}");
+        let curl = ctx.transcript.lines().join("\n");
+        assert!(curl.contains("$ curl -i 'http://127.0.0.1:"), "{curl}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_layer_is_suspected_on_404() {
+        let ctx = fake_server(Some(http_response("404 Not Found", b""))).await;
+        let why = open_failure(&ctx, Transport::Polling).await;
+        assert!(
+            why.contains("404 Not Found") && why.contains("Socket.IO layer"),
+            "{why}"
+        );
+        let why = open_failure(&ctx, Transport::Websocket).await;
+        assert!(why.contains("404 Not Found"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_cannot_hold_the_handshake() {
+        let ctx = fake_server(None).await;
+        let started = std::time::Instant::now();
+        let why = open_failure(&ctx, Transport::Polling).await;
+        assert!(why.contains("no complete answer"), "{why}");
+        let why = open_failure(&ctx, Transport::Websocket).await;
+        assert!(why.contains("no answer"), "{why}");
+        assert!(started.elapsed() < HANDSHAKE_TIMEOUT * 3);
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_is_cut() {
+        let body = vec![b'0'; http::MAX_BODY_BYTES * 2];
+        let ctx = fake_server(Some(http_response("200 OK", &body))).await;
+        let why = open_failure(&ctx, Transport::Polling).await;
+        assert!(why.contains("bytes)"), "the packet is shown cut: {why}");
+        assert!(why.len() < 1000, "{} chars", why.len());
+    }
 }

@@ -53,9 +53,13 @@ impl Reply {
 }
 
 pub fn status_line(status: StatusCode) -> String {
-    format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""))
-        .trim_end()
-        .to_string()
+    format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .trim_end()
+    .to_string()
 }
 
 /// One client for a probe: no proxy, no redirects, loopback only.
@@ -160,7 +164,8 @@ pub async fn get_ok(ctx: &Ctx, who: &str, path: &str) -> Step<Reply> {
     ctx.transcript
         .push_line(format!("{who} ← {}", reply.summary()));
     if reply.status != StatusCode::OK {
-        ctx.transcript.command(&curl("GET", &url(ctx, path), &Vec::new(), false));
+        ctx.transcript
+            .command(&curl("GET", &url(ctx, path), &Vec::new(), false));
         return Err(Failure::new(format!(
             "GET {path} answered {} instead of 200 OK.",
             status_line(reply.status)

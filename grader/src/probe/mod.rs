@@ -173,7 +173,11 @@ pub fn show_packet(text: &str) -> String {
         .chars()
         .flat_map(|c| {
             let escape = c.is_control() || c == '\\';
-            let shown: Vec<char> = if escape { c.escape_default().collect() } else { vec![c] };
+            let shown: Vec<char> = if escape {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
             shown
         })
         .collect();

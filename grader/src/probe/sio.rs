@@ -19,8 +19,7 @@ pub async fn handshake(ctx: &Ctx, p: TransportParams) -> Step<()> {
     if engine.open.sid.is_empty() {
         return Err(Failure::new("The open packet's `sid` is empty."));
     }
-    if p.transport == Transport::Polling && !engine.open.upgrades.iter().any(|u| u == "websocket")
-    {
+    if p.transport == Transport::Polling && !engine.open.upgrades.iter().any(|u| u == "websocket") {
         return Err(Failure::new(format!(
             "The handshake offers no upgrade to WebSocket (\"upgrades\": {:?}), so browsers \
              stay on long-polling.",
@@ -35,7 +34,9 @@ pub async fn handshake(ctx: &Ctx, p: TransportParams) -> Step<()> {
 pub async fn connect(ctx: &Ctx, p: TransportParams) -> Step<()> {
     let client = SioClient::connect(ctx, "client", &Options::new(p.transport)).await?;
     if p.transport == Transport::Upgrade && client.transport() != "websocket" {
-        return Err(Failure::new("The client is still on long-polling after the upgrade."));
+        return Err(Failure::new(
+            "The client is still on long-polling after the upgrade.",
+        ));
     }
     client.disconnect().await;
     Ok(())

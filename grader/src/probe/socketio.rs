@@ -27,11 +27,28 @@ pub const ANSWER_WAIT: Duration = Duration::from_secs(3);
 /// One decoded Socket.IO packet.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Packet {
-    Connect { nsp: String, data: Option<Value> },
-    Disconnect { nsp: String },
-    Event { nsp: String, id: Option<u64>, name: String, args: Vec<Value> },
-    Ack { nsp: String, id: u64, args: Vec<Value> },
-    ConnectError { nsp: String, data: Option<Value> },
+    Connect {
+        nsp: String,
+        data: Option<Value>,
+    },
+    Disconnect {
+        nsp: String,
+    },
+    Event {
+        nsp: String,
+        id: Option<u64>,
+        name: String,
+        args: Vec<Value>,
+    },
+    Ack {
+        nsp: String,
+        id: u64,
+        args: Vec<Value>,
+    },
+    ConnectError {
+        nsp: String,
+        data: Option<Value>,
+    },
 }
 
 impl Packet {
@@ -91,7 +108,12 @@ pub fn decode(text: &str) -> Result<Packet, String> {
             let Value::String(name) = items.remove(0) else {
                 return Err("an EVENT whose first element (the event name) is not a string".into());
             };
-            Ok(Packet::Event { nsp, id, name, args: items })
+            Ok(Packet::Event {
+                nsp,
+                id,
+                name,
+                args: items,
+            })
         }
         '3' => {
             let id = id.ok_or("an ACK without an id")?;
@@ -116,12 +138,21 @@ pub fn encode(packet: &Packet) -> String {
     };
     match packet {
         Packet::Connect { nsp, data } | Packet::ConnectError { nsp, data } => {
-            let kind = if matches!(packet, Packet::Connect { .. }) { '0' } else { '4' };
+            let kind = if matches!(packet, Packet::Connect { .. }) {
+                '0'
+            } else {
+                '4'
+            };
             let data = data.as_ref().map(Value::to_string).unwrap_or_default();
             format!("{}{data}", prefix(kind, nsp))
         }
         Packet::Disconnect { nsp } => prefix('1', nsp),
-        Packet::Event { nsp, id, name, args } => {
+        Packet::Event {
+            nsp,
+            id,
+            name,
+            args,
+        } => {
             let mut items = vec![Value::String(name.clone())];
             items.extend(args.iter().cloned());
             let id = id.map(|i| i.to_string()).unwrap_or_default();
@@ -162,7 +193,10 @@ impl Options {
 pub enum Answer {
     Accepted(Box<SioClient>),
     /// CONNECT_ERROR, with the error's `message` if it had one.
-    Refused { message: Option<String>, data: Option<Value> },
+    Refused {
+        message: Option<String>,
+        data: Option<Value>,
+    },
 }
 
 /// A Socket.IO client connected to one namespace.
@@ -248,7 +282,9 @@ impl SioClient {
                     return Ok(Answer::Refused { message, data });
                 }
                 // Some servers emit right after accepting; keep what arrives early.
-                Packet::Event { nsp, name, args, .. } if nsp == options.nsp => {
+                Packet::Event {
+                    nsp, name, args, ..
+                } if nsp == options.nsp => {
                     backlog.push_back((name, args));
                 }
                 _ => {}
@@ -331,7 +367,9 @@ impl SioClient {
                 )));
             };
             match decode_message(&self.who, &text)? {
-                Packet::Event { name: got, args, .. } if got == name => return Ok(args),
+                Packet::Event {
+                    name: got, args, ..
+                } if got == name => return Ok(args),
                 packet => self.keep(packet)?,
             }
         }
@@ -350,7 +388,9 @@ impl SioClient {
     /// Keeps an event for later; a server DISCONNECT is a failure.
     fn keep(&mut self, packet: Packet) -> Step<()> {
         match packet {
-            Packet::Event { nsp, name, args, .. } if nsp == self.nsp => {
+            Packet::Event {
+                nsp, name, args, ..
+            } if nsp == self.nsp => {
                 if self.backlog.len() < 256 {
                     self.backlog.push_back((name, args));
                 }
@@ -366,7 +406,9 @@ impl SioClient {
 
     /// Leaves politely: DISCONNECT from the namespace, then the Engine.IO session ends.
     pub async fn disconnect(mut self) {
-        let packet = Packet::Disconnect { nsp: self.nsp.clone() };
+        let packet = Packet::Disconnect {
+            nsp: self.nsp.clone(),
+        };
         let _ = self.engine.send(&format!("4{}", encode(&packet))).await;
         self.engine.close().await;
     }
@@ -402,25 +444,50 @@ mod tests {
     fn decodes_the_packets_of_the_course() {
         assert_eq!(
             decode(r#"0{"sid":"abc"}"#).unwrap(),
-            Packet::Connect { nsp: "/".into(), data: Some(json!({"sid": "abc"})) }
+            Packet::Connect {
+                nsp: "/".into(),
+                data: Some(json!({"sid": "abc"}))
+            }
         );
         assert_eq!(
             decode(r#"2["user count",2]"#).unwrap(),
-            Packet::Event { nsp: "/".into(), id: None, name: "user count".into(), args: vec![json!(2)] }
+            Packet::Event {
+                nsp: "/".into(),
+                id: None,
+                name: "user count".into(),
+                args: vec![json!(2)]
+            }
         );
         assert_eq!(
             decode(r#"2/admin,12["x"]"#).unwrap(),
-            Packet::Event { nsp: "/admin".into(), id: Some(12), name: "x".into(), args: vec![] }
+            Packet::Event {
+                nsp: "/admin".into(),
+                id: Some(12),
+                name: "x".into(),
+                args: vec![]
+            }
         );
         assert_eq!(
             decode(r#"312["ok"]"#).unwrap(),
-            Packet::Ack { nsp: "/".into(), id: 12, args: vec![json!("ok")] }
+            Packet::Ack {
+                nsp: "/".into(),
+                id: 12,
+                args: vec![json!("ok")]
+            }
         );
         assert_eq!(
             decode(r#"4{"message":"Authentication error"}"#).unwrap(),
-            Packet::ConnectError { nsp: "/".into(), data: Some(json!({"message": "Authentication error"})) }
+            Packet::ConnectError {
+                nsp: "/".into(),
+                data: Some(json!({"message": "Authentication error"}))
+            }
         );
-        assert_eq!(decode("1/chat,").unwrap(), Packet::Disconnect { nsp: "/chat".into() });
+        assert_eq!(
+            decode("1/chat,").unwrap(),
+            Packet::Disconnect {
+                nsp: "/chat".into()
+            }
+        );
     }
 
     #[test]
@@ -436,16 +503,32 @@ mod tests {
     #[test]
     fn encodes_round_trip() {
         for packet in [
-            Packet::Connect { nsp: "/".into(), data: Some(json!({"name": "ada"})) },
-            Packet::Connect { nsp: "/admin".into(), data: None },
-            Packet::Event { nsp: "/".into(), id: Some(3), name: "chat message".into(), args: vec![json!("hi")] },
+            Packet::Connect {
+                nsp: "/".into(),
+                data: Some(json!({"name": "ada"})),
+            },
+            Packet::Connect {
+                nsp: "/admin".into(),
+                data: None,
+            },
+            Packet::Event {
+                nsp: "/".into(),
+                id: Some(3),
+                name: "chat message".into(),
+                args: vec![json!("hi")],
+            },
             Packet::Disconnect { nsp: "/".into() },
         ] {
             assert_eq!(decode(&encode(&packet)).unwrap(), packet);
         }
         assert_eq!(encode(&Packet::Disconnect { nsp: "/".into() }), "1");
         assert_eq!(
-            encode(&Packet::Event { nsp: "/".into(), id: Some(0), name: "chat message".into(), args: vec![json!("hi")] }),
+            encode(&Packet::Event {
+                nsp: "/".into(),
+                id: Some(0),
+                name: "chat message".into(),
+                args: vec![json!("hi")]
+            }),
             r#"20["chat message","hi"]"#
         );
     }

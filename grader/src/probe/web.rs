@@ -25,7 +25,10 @@ static SCRIPT_SRC: LazyLock<Regex> = LazyLock::new(|| {
 pub async fn page(ctx: &Ctx) -> Step<()> {
     let page = get_page(ctx).await?;
     let scripts = scripts_of(&page);
-    if !scripts.iter().any(|s| s.to_lowercase().contains("socket.io")) {
+    if !scripts
+        .iter()
+        .any(|s| s.to_lowercase().contains("socket.io"))
+    {
         let found = if scripts.is_empty() {
             "no `<script src=…>` at all".to_string()
         } else {
@@ -53,8 +56,9 @@ pub async fn scripts(ctx: &Ctx) -> Step<()> {
     let mut client_found = false;
     for src in &scripts {
         if src.starts_with("http://") || src.starts_with("https://") || src.starts_with("//") {
-            ctx.transcript
-                .note(format!("{src} is on another site; a browser offline cannot load it"));
+            ctx.transcript.note(format!(
+                "{src} is on another site; a browser offline cannot load it"
+            ));
             continue;
         }
         let path = if src.starts_with('/') {
@@ -67,7 +71,11 @@ pub async fn scripts(ctx: &Ctx) -> Step<()> {
         if !kind.contains("javascript") {
             return Err(Failure::new(format!(
                 "GET {path} was served as {:?}, so a browser will refuse to run it.",
-                if kind.is_empty() { "no content-type" } else { kind.as_str() }
+                if kind.is_empty() {
+                    "no content-type"
+                } else {
+                    kind.as_str()
+                }
             ))
             .expected("content-type: text/javascript; charset=utf-8"));
         }
@@ -92,7 +100,11 @@ async fn get_page(ctx: &Ctx) -> Step<Reply> {
         return Err(Failure::new(format!(
             "GET / was served as {:?}, so a browser shows it as text instead of a page. \
              axum's `Html(…)` sets the right content-type.",
-            if kind.is_empty() { "no content-type" } else { kind.as_str() }
+            if kind.is_empty() {
+                "no content-type"
+            } else {
+                kind.as_str()
+            }
         ))
         .expected("content-type: text/html; charset=utf-8"));
     }

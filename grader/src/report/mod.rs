@@ -63,6 +63,12 @@ pub fn normalize(text: &str, root: &std::path::Path) -> String {
             (r"submission-[0-9a-f]{16}", "[SUBMISSION]"),
             (r"/\S*?/registry/src/[^/\s]+/", "[REGISTRY]/"),
             (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+            // Engine.IO and Socket.IO session ids, plain and inside JSON strings.
+            (r#""sid":"[^"]*""#, r#""sid":"[SID]""#),
+            (r#"\\"sid\\":\\"[^"\\]*\\""#, r#"\"sid\":\"[SID]\""#),
+            (r"sid=[\w-]+", "sid=[SID]"),
+            // Display names made from a socket id when a client gives none.
+            (r"guest-[\w-]{4}\b", "guest-[ID]"),
             (r#""elapsed_ms": \d+"#, r#""elapsed_ms": "[ELAPSED]""#),
             (r#"time="[\d.]+""#, r#"time="[ELAPSED]""#),
             (r"duration_ms: [\d.]+", "duration_ms: [ELAPSED]"),
@@ -113,6 +119,12 @@ mod tests {
         assert_eq!(
             normalize(text, root),
             "at [ROOT]/[SCRATCH]/ws on 127.0.0.1:[PORT] (took [ELAPSED])"
+        );
+        let packets =
+            r#"ada ← 0{"sid":"Drh20sY1hsCYOvce"} GET /?EIO=4&sid=ab-_9 "ada ← 40{\"sid\":\"x1\"}""#;
+        assert_eq!(
+            normalize(packets, root),
+            r#"ada ← 0{"sid":"[SID]"} GET /?EIO=4&sid=[SID] "ada ← 40{\"sid\":\"[SID]\"}""#
         );
     }
 }

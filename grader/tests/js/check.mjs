@@ -129,6 +129,12 @@ const STAGES = {
     await guest.connect();
     await ada.expectSome('user', { name: `guest-${guest.socket.id.slice(0, 4)}`, count: 2, connected: true });
     pass('guest-name');
+
+    // Names are trimmed and cut to 24 characters.
+    const long = client('long', { auth: { name: '  Grace Brewster Murray Hopper  ' } });
+    await long.connect();
+    await ada.expectSome('user', { name: 'Grace Brewster Murray Ho', count: 3, connected: true });
+    pass('name-trimmed-and-cut');
   },
 };
 
