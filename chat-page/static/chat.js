@@ -41,6 +41,8 @@ socket.on('connect', () => {
 socket.on('disconnect', (reason) => {
   // The client reconnects by itself, except when the server sent us away.
   setStatus('disconnected', `disconnected (${reason})`);
+  // Who is online is unknown until the server tells us again.
+  countEl.textContent = '?';
 });
 
 socket.on('connect_error', (err) => {
