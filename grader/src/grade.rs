@@ -14,7 +14,7 @@ use crate::checks::{manifest, pattern};
 use crate::compile::{self, Built};
 use crate::course::Course;
 use crate::outcome::{BuildOutcome, Evidence, HintOutcome, StageReport, Status};
-use crate::probe::{self, Ctx, Transcript};
+use crate::probe::{self, Ctx};
 use crate::server::{Server, describe_exit};
 
 /// Grades the crate at `dir` as stage `stage`. `progress` receives build status lines.
@@ -153,10 +153,7 @@ async fn run_live(
             ));
         }
     };
-    let ctx = Ctx {
-        port: server.port,
-        transcript: Transcript::default(),
-    };
+    let ctx = Ctx::new(server.port);
     let result = match tokio::time::timeout(timeout, probe::run(probe, params, &ctx)).await {
         Ok(result) => result,
         Err(_) => Err(probe::Failure::new(format!(

@@ -68,10 +68,10 @@ impl Server {
         let output = Arc::new(Mutex::new(OutputLog::default()));
         let mut readers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            readers.push(tokio::spawn(drain(out, output.clone())));
+            readers.push(tokio::spawn(drain(out, STDOUT, output.clone())));
         }
         if let Some(err) = child.stderr.take() {
-            readers.push(tokio::spawn(drain(err, output.clone())));
+            readers.push(tokio::spawn(drain(err, STDERR, output.clone())));
         }
         let mut server = Server {
             child,
@@ -176,34 +176,39 @@ fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Which pipe a chunk came from. Each pipe keeps its own unfinished line, so a line
+/// written in pieces (Rust's stderr is unbuffered) is never spliced with the other's.
+const STDOUT: usize = 0;
+const STDERR: usize = 1;
+
 #[derive(Default)]
 struct OutputLog {
     lines: VecDeque<String>,
-    partial: Vec<u8>,
+    partial: [Vec<u8>; 2],
     total_lines: u64,
     total_bytes: u64,
 }
 
 impl OutputLog {
-    fn push(&mut self, bytes: &[u8]) {
+    fn push(&mut self, stream: usize, bytes: &[u8]) {
         self.total_bytes += bytes.len() as u64;
         for &b in bytes {
             if b == b'\n' {
-                self.end_line();
-            } else if self.partial.len() < MAX_LINE * 4 {
-                self.partial.push(b);
+                self.end_line(stream);
+            } else if self.partial[stream].len() < MAX_LINE * 4 {
+                self.partial[stream].push(b);
             }
         }
     }
 
-    fn end_line(&mut self) {
-        let mut line = String::from_utf8_lossy(&self.partial)
+    fn end_line(&mut self, stream: usize) {
+        let mut line = String::from_utf8_lossy(&self.partial[stream])
             .trim_end_matches('\r')
             .to_string();
         if line.chars().count() > MAX_LINE {
             line = line.chars().take(MAX_LINE).collect::<String>() + " […]";
         }
-        self.partial.clear();
+        self.partial[stream].clear();
         self.total_lines += 1;
         if self.lines.len() == KEEP_LINES {
             self.lines.pop_front();
@@ -214,9 +219,9 @@ impl OutputLog {
     fn tail(&self) -> OutputTail {
         let mut lines: Vec<String> = self.lines.iter().cloned().collect();
         let mut total_lines = self.total_lines;
-        if !self.partial.is_empty() {
+        for partial in self.partial.iter().filter(|p| !p.is_empty()) {
             lines.push(
-                String::from_utf8_lossy(&self.partial)
+                String::from_utf8_lossy(partial)
                     .chars()
                     .take(MAX_LINE)
                     .collect(),
@@ -234,7 +239,7 @@ impl OutputLog {
     }
 }
 
-async fn drain(mut pipe: impl AsyncRead + Unpin, log: Arc<Mutex<OutputLog>>) {
+async fn drain(mut pipe: impl AsyncRead + Unpin, stream: usize, log: Arc<Mutex<OutputLog>>) {
     let mut buf = vec![0u8; 16 * 1024];
     while let Ok(n) = pipe.read(&mut buf).await {
         if n == 0 {
@@ -242,7 +247,7 @@ async fn drain(mut pipe: impl AsyncRead + Unpin, log: Arc<Mutex<OutputLog>>) {
         }
         log.lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(&buf[..n]);
+            .push(stream, &buf[..n]);
     }
 }
 
@@ -304,14 +309,26 @@ mod tests {
     fn output_log_keeps_the_last_lines_bounded() {
         let mut log = OutputLog::default();
         for i in 0..100 {
-            log.push(format!("line {i}\n").as_bytes());
+            log.push(STDOUT, format!("line {i}\n").as_bytes());
         }
-        log.push(&[b'x'; 10_000]);
+        log.push(STDOUT, &[b'x'; 10_000]);
         let tail = log.tail();
         assert_eq!(tail.total_lines, 101);
         assert_eq!(tail.lines.len(), KEEP_LINES);
         assert_eq!(tail.lines[KEEP_LINES - 2], "line 99");
         assert_eq!(tail.lines.last().unwrap().len(), MAX_LINE);
+    }
+
+    #[test]
+    fn lines_written_in_pieces_on_two_pipes_stay_whole() {
+        let mut log = OutputLog::default();
+        log.push(STDERR, b"could not send ");
+        log.push(STDOUT, b"grace disconnected\n");
+        log.push(STDERR, b"the count\n");
+        assert_eq!(
+            log.tail().lines,
+            ["grace disconnected", "could not send the count"]
+        );
     }
 
     #[test]

@@ -56,6 +56,8 @@ fn dev_check_catches_a_starter_that_passes_and_a_solution_that_fails() {
         manifest.replace(r#""grader", "#, ""),
     )
     .unwrap();
+    // The shared chat page is a workspace member the manifest names.
+    copy_dir(&root.join("chat-page"), &course.join("chat-page"));
     // Only stage 01, with the starter and the solution swapped.
     let catalogue = std::fs::read_to_string(root.join("grader/catalogue.toml")).unwrap();
     let stage_01 = &catalogue[..catalogue.find("\n[[stages]]\nid = \"02").unwrap()];

@@ -68,3 +68,38 @@ fn fixtures_01_tcp_echo() {
 fn fixtures_02_tcp_chat() {
     check_stage("02-tcp-chat");
 }
+
+#[test]
+fn fixtures_03_socketio_setup() {
+    check_stage("03-socketio-setup");
+}
+
+#[test]
+fn fixtures_04_user_count() {
+    check_stage("04-user-count");
+}
+
+#[test]
+fn fixtures_05_disconnect() {
+    check_stage("05-disconnect");
+}
+
+#[test]
+fn fixtures_06_chat_messages() {
+    check_stage("06-chat-messages");
+}
+
+/// A stage added to the catalogue without a test above would have its fixtures checked
+/// only by `cargo grade dev check`; this keeps the list complete.
+#[test]
+fn every_stage_has_a_fixture_test() {
+    let source = include_str!("fixtures.rs");
+    let catalogue = Catalogue::load(Some(&root())).unwrap();
+    for stage in &catalogue.stages {
+        assert!(
+            source.contains(&format!("check_stage(\"{}\")", stage.id)),
+            "add a test calling check_stage(\"{}\") to grader/tests/fixtures.rs",
+            stage.id
+        );
+    }
+}

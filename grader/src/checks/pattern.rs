@@ -104,6 +104,7 @@ pub fn check(hint: &Hint, all: &[String], any: &[String], sources: &Sources) -> 
         .map(|(p, re)| (p, found_in(&re, &raw)))
         .collect();
     let any_missing = !any.is_empty() && !any.iter().any(|p| found_in(&compiled(p), &code));
+    let any_only_in_comment = any_missing && any.iter().any(|p| found_in(&compiled(p), &raw));
 
     if missing.is_empty() && !any_missing {
         return HintOutcome::pass(hint);
@@ -122,6 +123,9 @@ pub fn check(hint: &Hint, all: &[String], any: &[String], sources: &Sources) -> 
     if any_missing {
         let list: Vec<String> = any.iter().map(|p| format!("/{p}/")).collect();
         reason.push_str(&format!("\nNone found of: {}", list.join(", ")));
+        if any_only_in_comment {
+            reason.push_str(" (one is there, but only inside a comment or a string)");
+        }
     }
     HintOutcome::fail(hint, reason)
 }

@@ -159,10 +159,16 @@ enum ChatCheck {
 
 const MESSAGE: &str = "hello from ada";
 
-/// Connects a client that says its name in the CONNECT's `auth`.
+/// Connects a client that says its name in the CONNECT's `auth`, and waits for the
+/// server to announce it (if it announces anyone), so the next client's arrival cannot
+/// overtake this one's.
 async fn named(ctx: &Ctx, name: &str, transport: Transport) -> Step<SioClient> {
     let options = Options::new(transport).auth(json!({ "name": name }));
-    SioClient::connect(ctx, name, &options).await
+    let mut client = SioClient::connect(ctx, name, &options).await?;
+    client
+        .await_any(&["user", "user count"], DRAIN_WAIT)
+        .await?;
+    Ok(client)
 }
 
 /// The chat-message scenes.
@@ -284,20 +290,24 @@ pub async fn user_announce(ctx: &Ctx, p: AnnounceParams) -> Step<()> {
 /// Reads `user` events (skipping announcements of other names) until one about `name`,
 /// which must carry `count` and `connected`.
 async fn expect_user(client: &mut SioClient, name: &str, count: u64, connected: bool) -> Step<()> {
-    let want = json!({ "name": name, "count": count, "connected": connected });
-    let expected = format!("{} ← 42[\"user\",{want}]", client.who);
+    // Written out rather than with `json!`, which would sort the keys.
+    let expected = format!(
+        r#"{} ← 42["user",{{"name":"{name}","count":{count},"connected":{connected}}}]"#,
+        client.who
+    );
     let what = if connected { "joined" } else { "left" };
     let deadline = tokio::time::Instant::now() + EVENT_WAIT;
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let args = client.expect_event("user", left).await.map_err(|f| {
-            Failure::new(format!(
-                "{} No one announced that {name} {what}: emit `user` to everyone with the \
-                 name, the new count and `connected`.",
-                f.reason
+        let Some(args) = client.maybe_event("user", left).await? else {
+            return Err(Failure::new(format!(
+                "{} waited {} and no `user` event announced that {name} {what}: emit `user` \
+                 to everyone with the name, the new count and `connected`.",
+                client.who,
+                super::lines::seconds(EVENT_WAIT)
             ))
-            .expected(expected.clone())
-        })?;
+            .expected(expected));
+        };
         let got = args.first().cloned().unwrap_or(Value::Null);
         match got.get("name").and_then(Value::as_str) {
             Some(other) if other != name => continue,

@@ -33,7 +33,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::http::{self, Headers, status_line};
-use super::{Ctx, Failure, Step, Transcript};
+use super::{Ctx, Failure, Parked, Step, Transcript};
 
 /// The path socketioxide and Node's Socket.IO serve by default.
 pub const PATH: &str = "/socket.io/";
@@ -143,15 +143,16 @@ pub struct Engine {
     incoming_tx: mpsc::Sender<Incoming>,
     outgoing: Outgoing,
     tasks: Vec<JoinHandle<()>>,
+    parked: Parked,
     /// Why the transport ended, once it has.
     closed: Option<String>,
 }
 
 impl Drop for Engine {
+    /// An engine dropped without `close` or `vanish` stays connected until the probe's
+    /// context ends (see [`super::Parked`]).
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.parked.park(self.tasks.drain(..));
     }
 }
 
@@ -234,10 +235,19 @@ impl Engine {
                 let _ = tokio::time::timeout(Duration::from_millis(500), flushed).await;
             }
         }
+        self.abort();
+    }
+
+    /// Stops the background tasks, which closes the transport.
+    fn abort(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
     }
 
     /// Drops the transport without a word, as a closed laptop lid or a lost network would.
-    pub fn vanish(self) {
+    pub fn vanish(mut self) {
+        self.abort();
         self.transcript.note(format!(
             "{} dropped its connection without a goodbye",
             self.who
@@ -406,6 +416,7 @@ async fn open_polling(ctx: &Ctx, who: &str, headers: &Headers) -> Step<Engine> {
         incoming_tx,
         outgoing: Outgoing::Polling(poller),
         tasks: vec![task],
+        parked: ctx.parked.clone(),
         closed: None,
     })
 }
@@ -462,9 +473,7 @@ async fn poll(poller: Arc<Poller>, tx: mpsc::Sender<Incoming>, wait: Duration) {
                     return;
                 }
                 other => {
-                    if tx.send(Incoming::Packet(other.to_string())).await.is_err() {
-                        return;
-                    }
+                    let _ = tx.send(Incoming::Packet(other.to_string())).await;
                 }
             }
         }
@@ -506,6 +515,7 @@ async fn open_websocket(ctx: &Ctx, who: &str, headers: &Headers) -> Step<Engine>
         incoming_tx,
         outgoing: Outgoing::Websocket(tx),
         tasks: vec![task_out, task_in],
+        parked: ctx.parked.clone(),
         closed: None,
     })
 }
@@ -624,14 +634,10 @@ fn spawn_websocket(
                     }
                     "3" | "6" => {}
                     "1" => break "the server closed the session".to_string(),
+                    // Nobody reading any more (the engine is parked): keep the
+                    // connection alive, answering pings, and drop what arrives.
                     other => {
-                        if incoming
-                            .send(Incoming::Packet(other.to_string()))
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
+                        let _ = incoming.send(Incoming::Packet(other.to_string())).await;
                     }
                 },
                 Some(Ok(Message::Binary(data))) => {
@@ -690,10 +696,7 @@ mod tests {
                 });
             }
         });
-        Ctx {
-            port,
-            transcript: Transcript::default(),
-        }
+        Ctx::new(port)
     }
 
     fn http_response(status: &str, body: &[u8]) -> Vec<u8> {

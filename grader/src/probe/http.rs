@@ -150,6 +150,8 @@ fn describe(error: &reqwest::Error) -> String {
 
 /// A GET of a page, recorded in the transcript, failing unless the status is 200.
 pub async fn get_ok(ctx: &Ctx, who: &str, path: &str) -> Step<Reply> {
+    ctx.transcript
+        .command(&curl("GET", &url(ctx, path), &Vec::new(), false));
     ctx.transcript.note(format!("{who}: GET {path}"));
     let reply = fetch(
         &client(),
@@ -164,8 +166,6 @@ pub async fn get_ok(ctx: &Ctx, who: &str, path: &str) -> Step<Reply> {
     ctx.transcript
         .push_line(format!("{who} ← {}", reply.summary()));
     if reply.status != StatusCode::OK {
-        ctx.transcript
-            .command(&curl("GET", &url(ctx, path), &Vec::new(), false));
         return Err(Failure::new(format!(
             "GET {path} answered {} instead of 200 OK.",
             status_line(reply.status)

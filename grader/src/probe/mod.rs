@@ -51,6 +51,49 @@ pub type Step<T> = std::result::Result<T, Failure>;
 pub struct Ctx {
     pub port: u16,
     pub transcript: Transcript,
+    /// Connections a probe let go of without closing them, kept open until the hint's
+    /// verdict (and the server's output) is taken.
+    pub parked: Parked,
+}
+
+impl Ctx {
+    pub fn new(port: u16) -> Ctx {
+        Ctx {
+            port,
+            transcript: Transcript::default(),
+            parked: Parked::default(),
+        }
+    }
+}
+
+/// The tasks of Socket.IO clients a probe dropped (on a failure, say) without saying
+/// goodbye. Closing them at once would make the server log its side of several
+/// disconnects racing each other, differently on every run; parked, they stay
+/// connected until the [`Ctx`] goes, after the server's output has been read.
+#[derive(Clone, Default)]
+pub struct Parked(Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>);
+
+impl Parked {
+    pub fn park(&self, tasks: impl IntoIterator<Item = tokio::task::JoinHandle<()>>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(tasks);
+    }
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        for task in self
+            .parked
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
 }
 
 /// Checks that `name` is a probe and `params` are parameters it accepts.

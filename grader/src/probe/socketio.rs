@@ -375,6 +375,29 @@ impl SioClient {
         }
     }
 
+    /// Waits until an event with one of `names` has arrived, and leaves it for a later
+    /// `expect`; false if none came within `within`. Probes use it to let a server's
+    /// connection handler finish before the scene goes on, so that what each client
+    /// receives, and the transcript, come in the same order on every run.
+    pub async fn await_any(&mut self, names: &[&str], within: Duration) -> Step<bool> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if self
+                .backlog
+                .iter()
+                .any(|(n, _)| names.contains(&n.as_str()))
+            {
+                return Ok(true);
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(text) = self.engine.recv(left).await? else {
+                return Ok(false);
+            };
+            let packet = decode_message(&self.who, &text)?;
+            self.keep(packet)?;
+        }
+    }
+
     /// Like [`SioClient::expect_event`], but `None` when nothing came: for events a probe
     /// only wants to drain.
     pub async fn maybe_event(&mut self, name: &str, within: Duration) -> Step<Option<Vec<Value>>> {

@@ -46,7 +46,8 @@ pub async fn page(ctx: &Ctx) -> Step<()> {
 /// Every script the page loads from this server is served as JavaScript, one of them
 /// the Socket.IO v4 client.
 pub async fn scripts(ctx: &Ctx) -> Step<()> {
-    let page = get_page(ctx).await?;
+    // The page's own content-type is `serves-page`'s business; here only its tags count.
+    let page = http::get_ok(ctx, "browser", "/").await?;
     let scripts = scripts_of(&page);
     if scripts.is_empty() {
         return Err(Failure::new(

@@ -68,7 +68,7 @@ pub fn normalize(text: &str, root: &std::path::Path) -> String {
             (r#"\\"sid\\":\\"[^"\\]*\\""#, r#"\"sid\":\"[SID]\""#),
             (r"sid=[\w-]+", "sid=[SID]"),
             // Display names made from a socket id when a client gives none.
-            (r"guest-[\w-]{4}\b", "guest-[ID]"),
+            (r"guest-[\w-]{4}", "guest-[ID]"),
             (r#""elapsed_ms": \d+"#, r#""elapsed_ms": "[ELAPSED]""#),
             (r#"time="[\d.]+""#, r#"time="[ELAPSED]""#),
             (r"duration_ms: [\d.]+", "duration_ms: [ELAPSED]"),
