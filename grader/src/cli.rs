@@ -31,8 +31,37 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
-    /// Show every stage and which ones you have passed.
+    /// Show every stage, which ones you have passed, and how many hints passed when each
+    /// was last graded.
     List,
+    /// Grade your current stage (or STAGE), then again every time you save a file of it.
+    ///
+    /// Keys: `h` the first failing hint in full, `l` the list of stages, `r` grade again,
+    /// `q` quit. When every hint passes, it shows where the reference solution is and moves
+    /// on to the next stage.
+    Watch {
+        /// Stage id, number or prefix; defaults to your current stage.
+        stage: Option<String>,
+        /// Grade again when you press Enter instead of on every save, for file systems
+        /// that do not report changes (some network and container mounts).
+        #[arg(long)]
+        manual: bool,
+    },
+    /// Put a stage's starter back, keeping a backup of your version.
+    ///
+    /// The starter comes from the course's git history: the last commit that changed
+    /// `exercises/STAGE` made by whoever first added it (the course's authors, not you).
+    Reset {
+        /// Stage id, number or prefix: `08`, `08-…`.
+        stage: String,
+        /// Reset without asking first.
+        #[arg(long, short)]
+        yes: bool,
+        /// Take the starter from this git revision instead (a commit, tag or branch,
+        /// e.g. `origin/main`).
+        #[arg(long, value_name = "REV")]
+        from: Option<String>,
+    },
     /// Explain the first hint of your current stage (or of STAGE) that does not pass.
     Hint {
         /// Stage id, number or prefix; defaults to your current stage.

@@ -1,5 +1,6 @@
 //! The learner's commands: `cargo grade` (progress and the current stage), `check`,
 //! `list` and `hint`. Each loads what it needs, grades, and prints through `report`.
+//! `watch` and `reset` have modules of their own and borrow the helpers here.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,20 @@ fn clear_progress() {
 }
 
 async fn grade_dir(course: &Course, stage: &Stage, dir: &Path) -> Result<StageReport> {
+    let printer = progress_printer();
+    let report = grade_dir_with(course, stage, dir, &printer).await;
+    clear_progress();
+    report
+}
+
+/// Grades the crate in `dir` as `stage`, after checking that it is a crate (a usage
+/// error otherwise). `progress` receives cargo's status lines.
+pub async fn grade_dir_with(
+    course: &Course,
+    stage: &Stage,
+    dir: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<StageReport> {
     if !dir.exists() {
         return Err(UsageError(format!("{} does not exist.", dir.display())).into());
     }
@@ -78,10 +93,7 @@ async fn grade_dir(course: &Course, stage: &Stage, dir: &Path) -> Result<StageRe
         ))
         .into());
     }
-    let printer = progress_printer();
-    let report = grade::grade(course, stage, dir, &printer).await;
-    clear_progress();
-    report
+    grade::grade(course, stage, dir, progress).await
 }
 
 fn style() -> Style {
@@ -135,7 +147,7 @@ pub async fn check(query: &str, path: Option<PathBuf>, format: Format) -> Result
     let report = grade_dir(&course, stage, &dir).await?;
     let next = own.then(|| next_step(&catalogue, stage, &report));
     if own {
-        Progress::load(&course)?.record(stage, report.passed())?;
+        Progress::load(&course)?.record(stage, &report)?;
     }
     print!(
         "{}",
@@ -163,7 +175,7 @@ pub async fn default() -> Result<ExitCode> {
         stage.id, stage.id
     );
     let report = grade_dir(&course, stage, &course.exercise_dir(stage)).await?;
-    progress.record(stage, report.passed())?;
+    progress.record(stage, &report)?;
     let next = next_step(&catalogue, stage, &report);
     print!("{}", report::human::render(&report, style(), Some(&next)));
     Ok(exit_code(&report))
@@ -177,37 +189,64 @@ pub fn list() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn render_list(catalogue: &Catalogue, progress: &Progress, style: Style) -> String {
+/// Every stage with a mark (passed, current) and a bar of the hints that passed at its
+/// last grading; above them, a bar of the stages passed.
+pub fn render_list(catalogue: &Catalogue, progress: &Progress, style: Style) -> String {
     let done = catalogue
         .stages
         .iter()
         .filter(|s| progress.has_passed(s))
         .count();
     let total = catalogue.stages.len();
-    let width = 20;
-    let filled = (done * width).checked_div(total).unwrap_or(0);
     let mut out = format!(
-        "Progress [{}{}] {done}/{total} stages\n\n",
-        "#".repeat(filled),
-        "-".repeat(width - filled)
+        "Progress {} {done}/{total} stages\n\n",
+        bar(done, total, 20, style)
     );
     let current = progress.current(catalogue).map(|s| s.id.as_str());
+    let title_width = catalogue
+        .stages
+        .iter()
+        .map(|s| s.title.chars().count())
+        .max()
+        .unwrap_or(0);
     for stage in &catalogue.stages {
-        let (mark, note) = if progress.has_passed(stage) {
-            (style.paint("32", "✓"), "")
+        let passed = progress.has_passed(stage);
+        let mark = if passed {
+            style.paint("32", "✓")
         } else if Some(stage.id.as_str()) == current {
-            (style.paint("33;1", "▸"), "  ← current")
+            style.paint("33;1", "▸")
         } else {
-            (" ".to_string(), "")
+            " ".to_string()
+        };
+        let all = stage.hints.len();
+        let hints = match progress.entry(stage).and_then(|e| e.hints) {
+            Some((n, of)) => format!("{} {n}/{of} hints", bar(n, of, 10, style)),
+            // A stage recorded as passed by an older grader, which kept no counts.
+            None if passed => format!("{} {all}/{all} hints", bar(all, all, 10, style)),
+            None => format!("{} not graded yet ({all} hints)", bar(0, all, 10, style)),
+        };
+        let note = if Some(stage.id.as_str()) == current {
+            "  ← current"
+        } else {
+            ""
         };
         out.push_str(&format!(
-            "  {mark} {:<28} {} ({} hints){note}\n",
-            stage.id,
-            stage.title,
-            stage.hints.len()
+            "  {mark} {:<28} {:<title_width$}  {hints}{note}\n",
+            stage.id, stage.title
         ));
     }
     out
+}
+
+/// `[####------]`: `done` of `total`, `width` characters wide.
+fn bar(done: usize, total: usize, width: usize, style: Style) -> String {
+    let filled = (done.min(total) * width).checked_div(total).unwrap_or(0);
+    let color = if done >= total { "32" } else { "33" };
+    let filled_part = match filled {
+        0 => String::new(),
+        n => style.paint(color, &"#".repeat(n)),
+    };
+    format!("[{filled_part}{}]", "-".repeat(width - filled))
 }
 
 /// `cargo grade hint [STAGE]`: grades, then explains the first failing hint in full.
@@ -225,7 +264,7 @@ pub async fn hint(query: Option<&str>) -> Result<ExitCode> {
         },
     };
     let report = grade_dir(&course, stage, &course.exercise_dir(stage)).await?;
-    progress.record(stage, report.passed())?;
+    progress.record(stage, &report)?;
     let Some(failing) = report.first_failing() else {
         println!(
             "Every hint of {} passes. {}",

@@ -9,6 +9,10 @@
 //! - [`grade`]: one stage checkout through all of the above, into an [`outcome`].
 //! - [`report`]: the outcome for people (a hint list) and machines (JSON, JUnit, TAP).
 //! - [`commands`], [`progress`], [`dev`], [`book`]: what the command line offers.
+//! - [`watch`]: `cargo grade watch`, grading again on every save (file events and keys
+//!   on threads of their own, feeding one loop that owns the grading and the screen).
+//! - [`reset`]: `cargo grade reset`, a stage's starter restored from the course's git
+//!   history, the learner's version kept in `.backup/`.
 
 pub mod book;
 pub mod catalogue;
@@ -24,4 +28,6 @@ pub mod probe;
 pub mod process;
 pub mod progress;
 pub mod report;
+pub mod reset;
 pub mod server;
+pub mod watch;

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use grader::cli::{Cli, Command, DevCommand};
 use grader::commands::{self, UsageError};
-use grader::{book, process};
+use grader::{book, process, reset, watch};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -20,7 +20,10 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        tokio::spawn(process::exit_on_interrupt());
+        // `watch` handles Ctrl-C itself: it must give the terminal back before it exits.
+        if !matches!(cli.command, Some(Command::Watch { .. })) {
+            tokio::spawn(process::exit_on_interrupt());
+        }
         match cli.command {
             None => commands::default().await,
             Some(Command::Check {
@@ -29,6 +32,8 @@ fn main() -> ExitCode {
                 format,
             }) => commands::check(&stage, path, format).await,
             Some(Command::List) => commands::list(),
+            Some(Command::Watch { stage, manual }) => watch::run(stage.as_deref(), manual).await,
+            Some(Command::Reset { stage, yes, from }) => reset::run(&stage, yes, from.as_deref()),
             Some(Command::Hint { stage }) => commands::hint(stage.as_deref()).await,
             Some(Command::Dev {
                 command: DevCommand::Check { jobs },

@@ -1,5 +1,7 @@
 //! The course site builds with mdBook, with the hint tables filled in from the
-//! catalogue by the grader's preprocessor, and its internal links resolve.
+//! catalogue by the grader's preprocessor; its internal links resolve, to the page and
+//! to the heading they name; and every image a page shows is there, while every image
+//! under `book/src/images/` is shown by some page.
 
 mod common;
 
@@ -73,20 +75,74 @@ fn book_builds_with_hints_from_the_catalogue_and_links_resolve() {
 
     let mut pages = Vec::new();
     html_files(&out, &mut pages);
-    let href = regex::Regex::new(r##"href="([^"#:]+\.html)(#[^"]*)?""##).unwrap();
+    let href = regex::Regex::new(r##"href="([^"#:]+\.html)(?:#([^"]*))?""##).unwrap();
+    // Images, scripts and the like; not `data:` or external ones (they have a `:`).
+    let src = regex::Regex::new(r##"src="([^"#:?]+)"##).unwrap();
     let mut broken = Vec::new();
+    let mut missing = Vec::new();
+    let mut shown = std::collections::BTreeSet::new();
     for page in &pages {
         let text = std::fs::read_to_string(page).unwrap();
+        let name = page.strip_prefix(&out).unwrap().display().to_string();
         for caps in href.captures_iter(&text) {
             let target = page.parent().unwrap().join(&caps[1]);
             if !target.is_file() {
-                broken.push(format!(
-                    "{} -> {}",
-                    page.strip_prefix(&out).unwrap().display(),
-                    &caps[1]
-                ));
+                broken.push(format!("{name} -> {}", &caps[1]));
+                continue;
+            }
+            if let Some(anchor) = caps.get(2).map(|m| m.as_str()).filter(|a| !a.is_empty()) {
+                let target_text = std::fs::read_to_string(&target).unwrap();
+                if !target_text.contains(&format!("id=\"{anchor}\"")) {
+                    broken.push(format!("{name} -> {}#{anchor} (no such heading)", &caps[1]));
+                }
+            }
+        }
+        for caps in src.captures_iter(&text) {
+            let target = page.parent().unwrap().join(&caps[1]);
+            if target.is_file() {
+                if let Ok(canonical) = target.canonicalize() {
+                    shown.insert(canonical);
+                }
+            } else {
+                missing.push(format!("{name} -> {}", &caps[1]));
             }
         }
     }
     assert!(broken.is_empty(), "broken internal links: {broken:#?}");
+    assert!(
+        missing.is_empty(),
+        "pages show files that are not there (an image missing from book/src/images/?): \
+         {missing:#?}"
+    );
+
+    // Every picture in book/src/images/ is shown somewhere, and is an SVG a browser can
+    // draw on its own (a drawing that needs a tool to build is not checked in here).
+    let images = common::root().join("book/src/images");
+    let mut unused = Vec::new();
+    for entry in std::fs::read_dir(&images).unwrap().flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let built = out.join("images").join(&file).canonicalize().unwrap();
+        if !shown.contains(&built) {
+            unused.push(file.clone());
+        }
+        if file.ends_with(".svg") {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            assert!(
+                text.trim_start().starts_with("<svg")
+                    && text.contains("xmlns=\"http://www.w3.org/2000/svg\"")
+                    && text.contains("viewBox=")
+                    && text.trim_end().ends_with("</svg>"),
+                "book/src/images/{file} is not a standalone SVG (an <svg> root with xmlns \
+                 and viewBox)"
+            );
+            assert!(
+                !text.contains("href=\"http") && !text.contains("@import"),
+                "book/src/images/{file} loads something from elsewhere; keep it self-contained"
+            );
+        }
+    }
+    assert!(
+        unused.is_empty(),
+        "images no page shows (link them or delete them): {unused:?}"
+    );
 }

@@ -5,7 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_no_leftovers, grader, grader_cmd, grader_in, leftover_processes, temp_dir};
+use common::course::temp_course;
+use common::{
+    assert_no_leftovers, grader, grader_cmd, grader_in, grader_with_env, leftover_processes,
+    temp_dir,
+};
 
 #[test]
 fn unknown_stage_is_a_usage_error_listing_the_stages() {
@@ -152,8 +156,7 @@ fn default_command_shows_progress_and_grades_the_current_stage() {
     let run = grader_in(&[], &progress, Duration::from_secs(300));
     run.assert_code(1);
     assert!(
-        run.stdout
-            .contains("Progress [--------------------] 0/2 stages"),
+        run.stdout.contains("Progress [--------------------] 0/"),
         "{}",
         run.dump()
     );
@@ -170,7 +173,11 @@ fn default_command_shows_progress_and_grades_the_current_stage() {
         "{}",
         run.dump()
     );
-    assert!(!progress.exists(), "a failing stage records nothing");
+    let recorded = std::fs::read_to_string(&progress).unwrap();
+    assert!(
+        recorded.contains("\n01-tcp-echo 0/5\n"),
+        "a failing stage records its count and no pass:\n{recorded}"
+    );
 
     // Once 01 is recorded as passed, 02 is current.
     std::fs::write(&progress, "01-tcp-echo\n").unwrap();
@@ -178,7 +185,7 @@ fn default_command_shows_progress_and_grades_the_current_stage() {
     list.assert_code(0);
     assert!(list.stdout.contains("✓ 01-tcp-echo"), "{}", list.dump());
     assert!(list.stdout.contains("▸ 02-tcp-chat"), "{}", list.dump());
-    assert!(list.stdout.contains("1/2 stages"), "{}", list.dump());
+    assert!(list.stdout.contains("] 1/"), "{}", list.dump());
 }
 
 #[test]
@@ -252,4 +259,194 @@ fn interrupting_the_grader_stops_the_learners_server() {
         tag,
     };
     assert_no_leftovers(&run);
+}
+
+#[test]
+fn list_draws_a_bar_per_stage_from_the_last_grading() {
+    let progress = temp_dir("list").join("progress.txt");
+    // An old-format line (a bare id: passed) and a new one with counts.
+    std::fs::write(
+        &progress,
+        "# Stages you have passed.\n01-tcp-echo\n02-tcp-chat 3/5\n",
+    )
+    .unwrap();
+    let run = grader_in(&["list"], &progress, Duration::from_secs(60));
+    run.assert_code(0);
+    let line = |id: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.contains(id))
+            .unwrap_or_else(|| panic!("no line for {id}\n{}", run.dump()))
+            .to_string()
+    };
+    assert!(line("01-tcp-echo").contains("✓"), "{}", run.dump());
+    assert!(
+        line("01-tcp-echo").contains("[##########] 5/5 hints"),
+        "{}",
+        run.dump()
+    );
+    assert!(line("02-tcp-chat").contains("▸"), "{}", run.dump());
+    assert!(
+        line("02-tcp-chat").contains("[######----] 3/5 hints  ← current"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        line("03-socketio-setup").contains("not graded yet"),
+        "{}",
+        run.dump()
+    );
+}
+
+const COURSE_AUTHOR: &str = "Course Authors <course@example.org>";
+const LEARNER: &str = "A Learner <learner@example.org>";
+
+#[test]
+fn reset_restores_the_courses_starter_and_keeps_a_backup() {
+    let course = temp_course("reset", &["01-tcp-echo"]);
+    let main_rs = course.exercise("01-tcp-echo").join("src/main.rs");
+    course.git(COURSE_AUTHOR, &["init", "--quiet"]);
+    course.git(COURSE_AUTHOR, &["add", "."]);
+    course.git(COURSE_AUTHOR, &["commit", "--quiet", "-m", "The course"]);
+    // The course fixes its starter later; the fix is part of the starter.
+    let mut starter = std::fs::read_to_string(&main_rs).unwrap();
+    starter.push_str("// fixed by the course\n");
+    std::fs::write(&main_rs, &starter).unwrap();
+    course.git(
+        COURSE_AUTHOR,
+        &["commit", "--quiet", "-am", "Fix the starter"],
+    );
+    // The learner commits work of their own, then goes on without committing.
+    std::fs::write(&main_rs, "// my first try\n").unwrap();
+    course.git(LEARNER, &["commit", "--quiet", "-am", "My work"]);
+    std::fs::write(&main_rs, "// my second try\n").unwrap();
+    let extra = course.exercise("01-tcp-echo").join("src/extra.rs");
+    std::fs::write(&extra, "// a file of my own\n").unwrap();
+    let progress = course.root.join("progress.txt");
+    std::fs::write(&progress, "01-tcp-echo 3/5\n").unwrap();
+
+    let run = grader_with_env(
+        &["reset", "01", "--yes"],
+        &progress,
+        &course.env(),
+        Duration::from_secs(60),
+    );
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("with the starter from commit"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        run.stdout.contains("Fix the starter"),
+        "the course's latest starter, not the learner's commit\n{}",
+        run.dump()
+    );
+    assert_eq!(std::fs::read_to_string(&main_rs).unwrap(), starter);
+    assert!(!extra.exists(), "the starter has no extra.rs");
+
+    let backups: Vec<_> = std::fs::read_dir(course.root.join(".backup"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    let backup = &backups[0];
+    let name = backup.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("01-tcp-echo-"), "{name}");
+    assert!(
+        run.stdout
+            .contains(&format!("Your version is in .backup/{name}/")),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        std::fs::read_to_string(backup.join("src/main.rs")).unwrap(),
+        "// my second try\n"
+    );
+    assert!(backup.join("src/extra.rs").is_file());
+    let recorded = std::fs::read_to_string(&progress).unwrap();
+    assert!(!recorded.contains("01-tcp-echo"), "{recorded}");
+
+    // Resetting the starter again changes nothing.
+    let again = grader_with_env(
+        &["reset", "01", "--yes"],
+        &progress,
+        &course.env(),
+        Duration::from_secs(60),
+    );
+    again.assert_code(0);
+    assert!(
+        again.stdout.contains("is already the starter"),
+        "{}",
+        again.dump()
+    );
+}
+
+#[test]
+fn reset_without_a_terminal_needs_yes() {
+    let course = temp_course("reset-ask", &["01-tcp-echo"]);
+    course.git(COURSE_AUTHOR, &["init", "--quiet"]);
+    course.git(COURSE_AUTHOR, &["add", "."]);
+    course.git(COURSE_AUTHOR, &["commit", "--quiet", "-m", "The course"]);
+    let main_rs = course.exercise("01-tcp-echo").join("src/main.rs");
+    std::fs::write(&main_rs, "// my work\n").unwrap();
+
+    let progress = course.root.join("progress.txt");
+    let run = grader_with_env(
+        &["reset", "01"],
+        &progress,
+        &course.env(),
+        Duration::from_secs(60),
+    );
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("there is no terminal to ask on") && run.stderr.contains("--yes"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(std::fs::read_to_string(&main_rs).unwrap(), "// my work\n");
+    assert!(!course.root.join(".backup").exists());
+}
+
+#[test]
+fn reset_without_git_history_says_why() {
+    // Not a git checkout at all.
+    let course = temp_course("reset-nogit", &["01-tcp-echo"]);
+    let progress = course.root.join("progress.txt");
+    let run = grader_with_env(
+        &["reset", "01", "--yes"],
+        &progress,
+        &course.env(),
+        Duration::from_secs(60),
+    );
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("is not a git checkout")
+            && run.stderr.contains("from the course's git history"),
+        "{}",
+        run.dump()
+    );
+
+    // A checkout whose history never had the starter.
+    course.git(COURSE_AUTHOR, &["init", "--quiet"]);
+    course.git(COURSE_AUTHOR, &["add", "Cargo.toml"]);
+    course.git(
+        COURSE_AUTHOR,
+        &["commit", "--quiet", "-m", "Only the manifest"],
+    );
+    let run = grader_with_env(
+        &["reset", "01", "--yes"],
+        &progress,
+        &course.env(),
+        Duration::from_secs(60),
+    );
+    run.assert_code(2);
+    assert!(
+        run.stderr
+            .contains("exercises/01-tcp-echo is not in this checkout's git history"),
+        "{}",
+        run.dump()
+    );
+    assert!(course.exercise("01-tcp-echo").join("src/main.rs").is_file());
 }

@@ -46,6 +46,15 @@ pub fn render(report: &StageReport, style: Style, next: Option<&str>) -> String 
         render_hint(&mut out, i + 1, hint, style);
     }
     out.push('\n');
+    render_totals(&mut out, report, style);
+    if let Some(next) = next {
+        let _ = writeln!(out, "{next}");
+    }
+    out
+}
+
+/// One line with how many hints pass, and the points.
+pub fn render_totals(out: &mut String, report: &StageReport, style: Style) {
     let passed = report.count(Status::Pass);
     let total = report.hints.len();
     if passed == total {
@@ -64,10 +73,26 @@ pub fn render(report: &StageReport, style: Style, next: Option<&str>) -> String 
             report.max_score()
         );
     }
-    if let Some(next) = next {
-        let _ = writeln!(out, "{next}");
-    }
-    out
+}
+
+/// The one line of hint number `n`: its mark and its text.
+pub fn render_hint_line(out: &mut String, n: usize, hint: &HintOutcome, style: Style) {
+    let mark = match hint.status {
+        Status::Pass => style.paint("32", "✓"),
+        Status::Fail => style.paint("31", "✗"),
+        Status::NotRun => style.paint("2", "–"),
+    };
+    let _ = writeln!(out, "  {mark} {n}. {}", hint.text);
+}
+
+/// One hint as hint number `n`, in short: its line, and for a failure the reason and
+/// what to do, without the evidence (`watch` shows that on request).
+pub fn render_brief(out: &mut String, n: usize, hint: &HintOutcome, style: Style) {
+    let brief = HintOutcome {
+        evidence: Default::default(),
+        ..hint.clone()
+    };
+    render_hint(out, n, &brief, style);
 }
 
 /// The compiler's errors, when the build failed.
@@ -84,12 +109,7 @@ pub fn render_build_failure(out: &mut String, report: &StageReport, style: Style
 
 /// One hint as hint number `n`: its line, and for a failure what happened and what to do.
 pub fn render_hint(out: &mut String, n: usize, hint: &HintOutcome, style: Style) {
-    let mark = match hint.status {
-        Status::Pass => style.paint("32", "✓"),
-        Status::Fail => style.paint("31", "✗"),
-        Status::NotRun => style.paint("2", "–"),
-    };
-    let _ = writeln!(out, "  {mark} {n}. {}", hint.text);
+    render_hint_line(out, n, hint, style);
     if hint.status == Status::Pass {
         return;
     }

@@ -157,3 +157,5 @@ pub fn assert_no_leftovers(run: &Run) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+pub mod course;
