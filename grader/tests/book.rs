@@ -49,6 +49,15 @@ fn book_builds_with_hints_from_the_catalogue_and_links_resolve() {
         !stderr.contains("WARN") && !stderr.contains("ERROR"),
         "mdbook warned:\n{stderr}"
     );
+    // The site has a search box: mdbook writes its index only when search is built in.
+    let has_index = std::fs::read_dir(&out).unwrap().any(|e| {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        name.starts_with("searchindex") && name.ends_with(".js")
+    });
+    assert!(
+        has_index,
+        "no search index in the built book: is mdbook built with `search`?"
+    );
 
     let catalogue = grader::catalogue::Catalogue::load(Some(&common::root())).unwrap();
     for stage in &catalogue.stages {
