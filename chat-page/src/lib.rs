@@ -19,8 +19,10 @@
 //! | [`SOCKET_IO_JS`] | `GET /socket.io.min.js` | `text/javascript; charset=utf-8` |
 //! | [`STYLE_CSS`] | `GET /style.css` | `text/css` |
 //!
-//! What the page does: it picks a display name (`?name=` in the address, else the
-//! last one this browser used, else `guest-NNNN`), connects with
+//! What the page does: it asks the server for the visitor's name (`GET /me`, which
+//! servers have from stage 07 on, answering `{"name": …}` from the session); without
+//! one it picks a name itself (`?name=` in the address, else the last one this browser
+//! used, else `guest-NNNN`). Then it connects with
 //! `io({ auth: { name } })`, and shows the connection state, the number of people
 //! online (`user count` and `user` events), people joining and leaving (`user`),
 //! and chat lines (`chat message`). Its form sends `chat message` and marks the line

@@ -8,6 +8,10 @@
 //   server -> page   "chat message"   { name, message }: a line for everyone
 //   page -> server   "chat message"   a string, asking for an acknowledgement
 //
+// And one HTTP request, from stage 07 on: `GET /me` answers `{"name": "..."}`, the
+// display name the server keeps in the visitor's session. Earlier stages have no
+// `/me`, and the page then picks a name itself.
+//
 // Plain JavaScript, no build step: what you read here is what the browser runs.
 
 'use strict';
@@ -16,6 +20,9 @@
 const MAX_NAME_CHARS = 24;
 // How long to wait for the server to acknowledge a message before calling it lost.
 const ACK_TIMEOUT_MS = 5000;
+// How long to wait for `/me` before picking a name without it: a server that never
+// answers must not keep the page from connecting.
+const ME_TIMEOUT_MS = 3000;
 
 const statusEl = document.getElementById('status');
 const countEl = document.getElementById('count');
@@ -24,13 +31,18 @@ const messagesEl = document.getElementById('messages');
 const form = document.getElementById('form');
 const input = document.getElementById('input');
 
-const name = chooseName();
-nameEl.textContent = name;
+// The display name, known once `start` (at the end of this file) has asked the server.
+let name = '';
 
 // `io()` without a URL connects to the server that served this page. The name
 // travels in the CONNECT packet's `auth` payload: the server reads it there before
 // the socket joins, so it knows who this is from the first event on.
-const socket = io({ auth: { name } });
+//
+// `autoConnect: false`: the socket and its handlers are set up now, but it connects
+// only when `start` says so, once the name is known. `auth` is a function, which the
+// client calls before every attempt (reconnections too), so it sends the name as it
+// is then, not as it was when this line ran.
+const socket = io({ autoConnect: false, auth: (send) => send({ name }) });
 
 // ---- Connection state -------------------------------------------------------
 
@@ -94,7 +106,8 @@ form.addEventListener('submit', (event) => {
   // Stay on the page: the form is only a convenient way to catch Enter and clicks.
   event.preventDefault();
   const message = input.value.trim();
-  if (!message) return;
+  // Without a name yet (the server has not answered `/me`), keep the text for later.
+  if (!message || !name) return;
   input.value = '';
 
   const line = addChatLine(name, message, 'chat mine pending');
@@ -118,10 +131,46 @@ form.addEventListener('submit', (event) => {
   });
 });
 
+start();
+
 // ---- Helpers ----------------------------------------------------------------
 
-// The display name: `?name=` in the address, else the one this browser used last,
-// else a random guest name. It is remembered for the next visit.
+// Finds the name, shows it, and connects.
+async function start() {
+  name = (await nameFromSession()) || chooseName();
+  nameEl.textContent = name;
+  socket.connect();
+}
+
+// The name the server keeps in this visitor's session (stage 07 on), or '' when it
+// does not say: `/me` answers 404 before stage 07, and a server may answer every
+// address with the page. Only a JSON object with a non-empty string `name` counts.
+// The session's name is not stored in localStorage: it belongs to the session, and
+// the server remembers it.
+async function nameFromSession() {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), ME_TIMEOUT_MS);
+  try {
+    const response = await fetch('/me', {
+      headers: { accept: 'application/json' },
+      // Always ask: a cached answer could be another session's name.
+      cache: 'no-store',
+      signal: controller.signal,
+    });
+    if (!response.ok) return '';
+    const body = await response.json();
+    return typeof body?.name === 'string' ? cleanName(body.name) : '';
+  } catch {
+    // No server, not JSON, or too slow: the same as no name.
+    return '';
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// The display name when the server keeps none: `?name=` in the address, else the one
+// this browser used last, else a random guest name. It is remembered for the next
+// visit.
 function chooseName() {
   const fromUrl = new URLSearchParams(window.location.search).get('name');
   const chosen =

@@ -89,6 +89,11 @@ fn fixtures_06_chat_messages() {
     check_stage("06-chat-messages");
 }
 
+#[test]
+fn fixtures_07_sessions() {
+    check_stage("07-sessions");
+}
+
 /// A stage added to the catalogue without a test above would have its fixtures checked
 /// only by `cargo grade dev check`; this keeps the list complete.
 #[test]

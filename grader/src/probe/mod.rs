@@ -11,9 +11,11 @@
 //! [`validate`] and [`run`] below.
 
 pub mod chat;
+pub mod cookies;
 pub mod engineio;
 pub mod http;
 pub mod lines;
+pub mod session;
 pub mod sio;
 pub mod socketio;
 pub mod tcp;
@@ -109,6 +111,8 @@ pub fn validate(name: &str, params: &toml::Table) -> Result<()> {
         "user-count" => parse::<chat::CountParams>(params).map(drop),
         "chat-message" => parse::<chat::ChatParams>(params).map(drop),
         "user-announce" => parse::<chat::AnnounceParams>(params).map(drop),
+        "session-cookie" => parse::<session::CookieParams>(params).map(drop),
+        "session-name" => parse::<session::NameParams>(params).map(drop),
         other => bail!("There is no probe named `{other}` (see grader/src/probe/mod.rs)"),
     }
 }
@@ -130,6 +134,8 @@ pub async fn run(name: &str, params: &toml::Table, ctx: &Ctx) -> Step<()> {
         "user-count" => chat::user_count(ctx, parse(params).map_err(params_error)?).await,
         "chat-message" => chat::chat_message(ctx, parse(params).map_err(params_error)?).await,
         "user-announce" => chat::user_announce(ctx, parse(params).map_err(params_error)?).await,
+        "session-cookie" => session::sets_cookie(ctx, parse(params).map_err(params_error)?).await,
+        "session-name" => session::name(ctx, parse(params).map_err(params_error)?).await,
         other => Err(Failure::new(format!("There is no probe named `{other}`."))),
     }
 }

@@ -63,6 +63,18 @@ pub fn normalize(text: &str, root: &std::path::Path) -> String {
             (r"submission-[0-9a-f]{16}", "[SUBMISSION]"),
             (r"/\S*?/registry/src/[^/\s]+/", "[REGISTRY]/"),
             (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+            // Cookie values (session ids and their signatures), before the `sid=` rule
+            // below would cut into `chat.sid=…`. `…` stays: it is an expected value.
+            (
+                r"((?:Set-Cookie|Cookie): [^=;\s]+)=[^;\s)…]+",
+                "$1=[COOKIE]",
+            ),
+            // Random display names (`quiet-otter-42`), and the size of answers that hold one.
+            (r"\b[a-z]+-[a-z]+-\d{2}\b", "[NAME]"),
+            (
+                r"(application/json|text/plain; charset=utf-8), \d{1,2} bytes",
+                "$1, [N] bytes",
+            ),
             // Engine.IO and Socket.IO session ids, plain and inside JSON strings.
             (r#""sid":"[^"]*""#, r#""sid":"[SID]""#),
             (r#"\\"sid\\":\\"[^"\\]*\\""#, r#"\"sid\":\"[SID]\""#),
