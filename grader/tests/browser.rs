@@ -17,15 +17,13 @@
 
 mod common;
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use grader::compile;
+use common::node::{build, check_node_package, js_dir, node, show_tail};
 use grader::course::Course;
-use grader::outcome::OutputTail;
 use grader::process;
 use grader::server::Server;
 use nix::sys::signal::{Signal, kill};
@@ -37,7 +35,6 @@ const NODE_LIMIT: Duration = Duration::from_secs(60);
 /// How long Node gets to close Chromium after SIGTERM, when it overran.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 const LISTEN_LIMIT: Duration = Duration::from_secs(10);
-const INSTALL: &str = "npm ci --prefix grader/tests/js";
 
 /// One run: the server of a crate, and what the browser does with its page.
 struct Case {
@@ -78,15 +75,6 @@ async fn refused_page_in_chromium() {
     .await;
 }
 
-fn js_dir() -> PathBuf {
-    common::root().join("grader/tests/js")
-}
-
-/// The Node binary: `NODE` if set, else `node` on the PATH.
-fn node() -> OsString {
-    std::env::var_os("NODE").unwrap_or_else(|| "node".into())
-}
-
 /// The browser: `CHROMIUM` if set, else Debian's.
 fn chromium() -> PathBuf {
     std::env::var_os("CHROMIUM")
@@ -97,40 +85,7 @@ fn chromium() -> PathBuf {
 /// Node runs, `node_modules` holds the playwright-core that package.json pins, and
 /// Chromium is installed.
 fn check_setup() {
-    let version = std::process::Command::new(node())
-        .arg("--version")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run Node.js ({e}): this test needs Node 18+ and npm on the PATH (or \
-                 NODE=/path/to/node), then `{INSTALL}` (./scripts/test does it)"
-            )
-        });
-    assert!(version.status.success(), "`node --version` failed");
-
-    let read_json = |path: &Path| -> Option<serde_json::Value> {
-        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
-    };
-    let pinned = read_json(&js_dir().join("package.json"))
-        .and_then(|p| {
-            p["dependencies"]["playwright-core"]
-                .as_str()
-                .map(String::from)
-        })
-        .expect("grader/tests/js/package.json pins playwright-core");
-    let installed = read_json(&js_dir().join("node_modules/playwright-core/package.json"))
-        .and_then(|p| p["version"].as_str().map(String::from))
-        .unwrap_or_else(|| {
-            panic!(
-                "playwright-core is not installed in grader/tests/js/node_modules: run \
-                 `{INSTALL}` (./scripts/test does it before the tests)"
-            )
-        });
-    assert_eq!(
-        installed, pinned,
-        "grader/tests/js/node_modules holds playwright-core {installed}, package.json pins \
-         {pinned}: run `{INSTALL}`"
-    );
+    check_node_package("playwright-core");
 
     let browser = chromium();
     assert!(
@@ -140,21 +95,6 @@ fn check_setup() {
          CHROMIUM=/path/to/chromium",
         browser.display()
     );
-}
-
-fn show_tail(tail: &OutputTail) -> String {
-    if tail.lines.is_empty() {
-        return "(nothing)".into();
-    }
-    let mut text = tail.lines.join("\n");
-    let shown = tail.lines.len() as u64;
-    if tail.total_lines > shown {
-        text = format!(
-            "({} earlier lines left out)\n{text}",
-            tail.total_lines - shown
-        );
-    }
-    text
 }
 
 /// Kills, when dropped, every process whose environment still carries the run's tag:
@@ -208,23 +148,9 @@ fn new_tag() -> String {
 /// stops everything. Panics with both sides' output when the browser's checks fail.
 async fn run_case(case: &Case) {
     check_setup();
+    let (prepared, built) = build(case.stage, case.dir, case.package).await;
     let course = Course {
         root: common::root(),
-    };
-    let dir = course.root.join(case.dir);
-    let prepared = compile::prepare(&course, &dir, case.stage)
-        .await
-        .unwrap_or_else(|e| panic!("cannot prepare {}: {e:#}", dir.display()));
-    let (build, built) = compile::build(&prepared, case.package, case.package, &|_| {})
-        .await
-        .unwrap_or_else(|e| panic!("cannot build {}: {e:#}", case.package));
-    let Some(built) = built else {
-        panic!(
-            "{} does not build: {}\n{}",
-            case.package,
-            build.summary.unwrap_or_default(),
-            build.errors
-        );
     };
 
     let shots = course

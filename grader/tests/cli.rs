@@ -6,10 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::course::temp_course;
-use common::{
-    assert_no_leftovers, grader, grader_cmd, grader_in, grader_with_env, leftover_processes,
-    temp_dir,
-};
+use common::{assert_no_leftovers, grader, grader_cmd, grader_in, leftover_processes, temp_dir};
 
 #[test]
 fn unknown_stage_is_a_usage_error_listing_the_stages() {
@@ -305,9 +302,7 @@ const LEARNER: &str = "A Learner <learner@example.org>";
 fn reset_restores_the_courses_starter_and_keeps_a_backup() {
     let course = temp_course("reset", &["01-tcp-echo"]);
     let main_rs = course.exercise("01-tcp-echo").join("src/main.rs");
-    course.git(COURSE_AUTHOR, &["init", "--quiet"]);
-    course.git(COURSE_AUTHOR, &["add", "."]);
-    course.git(COURSE_AUTHOR, &["commit", "--quiet", "-m", "The course"]);
+    course.commit_everything(COURSE_AUTHOR, "The course");
     // The course fixes its starter later; the fix is part of the starter.
     let mut starter = std::fs::read_to_string(&main_rs).unwrap();
     starter.push_str("// fixed by the course\n");
@@ -322,15 +317,10 @@ fn reset_restores_the_courses_starter_and_keeps_a_backup() {
     std::fs::write(&main_rs, "// my second try\n").unwrap();
     let extra = course.exercise("01-tcp-echo").join("src/extra.rs");
     std::fs::write(&extra, "// a file of my own\n").unwrap();
-    let progress = course.root.join("progress.txt");
+    let progress = course.progress_file();
     std::fs::write(&progress, "01-tcp-echo 3/5\n").unwrap();
 
-    let run = grader_with_env(
-        &["reset", "01", "--yes"],
-        &progress,
-        &course.env(),
-        Duration::from_secs(60),
-    );
+    let run = course.grade(&["reset", "01", "--yes"]);
     run.assert_code(0);
     assert!(
         run.stdout.contains("with the starter from commit"),
@@ -369,12 +359,7 @@ fn reset_restores_the_courses_starter_and_keeps_a_backup() {
     assert!(!recorded.contains("01-tcp-echo"), "{recorded}");
 
     // Resetting the starter again changes nothing.
-    let again = grader_with_env(
-        &["reset", "01", "--yes"],
-        &progress,
-        &course.env(),
-        Duration::from_secs(60),
-    );
+    let again = course.grade(&["reset", "01", "--yes"]);
     again.assert_code(0);
     assert!(
         again.stdout.contains("is already the starter"),
@@ -386,19 +371,11 @@ fn reset_restores_the_courses_starter_and_keeps_a_backup() {
 #[test]
 fn reset_without_a_terminal_needs_yes() {
     let course = temp_course("reset-ask", &["01-tcp-echo"]);
-    course.git(COURSE_AUTHOR, &["init", "--quiet"]);
-    course.git(COURSE_AUTHOR, &["add", "."]);
-    course.git(COURSE_AUTHOR, &["commit", "--quiet", "-m", "The course"]);
+    course.commit_everything(COURSE_AUTHOR, "The course");
     let main_rs = course.exercise("01-tcp-echo").join("src/main.rs");
     std::fs::write(&main_rs, "// my work\n").unwrap();
 
-    let progress = course.root.join("progress.txt");
-    let run = grader_with_env(
-        &["reset", "01"],
-        &progress,
-        &course.env(),
-        Duration::from_secs(60),
-    );
+    let run = course.grade(&["reset", "01"]);
     run.assert_code(2);
     assert!(
         run.stderr.contains("there is no terminal to ask on") && run.stderr.contains("--yes"),
@@ -413,13 +390,7 @@ fn reset_without_a_terminal_needs_yes() {
 fn reset_without_git_history_says_why() {
     // Not a git checkout at all.
     let course = temp_course("reset-nogit", &["01-tcp-echo"]);
-    let progress = course.root.join("progress.txt");
-    let run = grader_with_env(
-        &["reset", "01", "--yes"],
-        &progress,
-        &course.env(),
-        Duration::from_secs(60),
-    );
+    let run = course.grade(&["reset", "01", "--yes"]);
     run.assert_code(2);
     assert!(
         run.stderr.contains("is not a git checkout")
@@ -435,12 +406,7 @@ fn reset_without_git_history_says_why() {
         COURSE_AUTHOR,
         &["commit", "--quiet", "-m", "Only the manifest"],
     );
-    let run = grader_with_env(
-        &["reset", "01", "--yes"],
-        &progress,
-        &course.env(),
-        Duration::from_secs(60),
-    );
+    let run = course.grade(&["reset", "01", "--yes"]);
     run.assert_code(2);
     assert!(
         run.stderr

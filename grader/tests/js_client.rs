@@ -11,84 +11,17 @@
 
 mod common;
 
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use grader::compile;
-use grader::course::Course;
-use grader::outcome::OutputTail;
+use common::node::{build, check_node_package, js_dir, node, show_tail};
 use grader::process;
 use grader::server::Server;
 
 /// How long one Node run may take; each normally takes well under a second.
 const NODE_LIMIT: Duration = Duration::from_secs(30);
 const LISTEN_LIMIT: Duration = Duration::from_secs(10);
-const INSTALL: &str = "npm ci --prefix grader/tests/js";
-
-fn js_dir() -> PathBuf {
-    common::root().join("grader/tests/js")
-}
-
-/// The Node binary: `NODE` if set, else `node` on the PATH.
-fn node() -> OsString {
-    std::env::var_os("NODE").unwrap_or_else(|| "node".into())
-}
-
-/// Node runs, and `node_modules` holds the socket.io-client that package.json pins.
-fn check_node_setup() {
-    let version = std::process::Command::new(node())
-        .arg("--version")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run Node.js ({e}): these tests need Node 18+ and npm on the PATH (or \
-                 NODE=/path/to/node), then `{INSTALL}` (./scripts/test does it)"
-            )
-        });
-    assert!(version.status.success(), "`node --version` failed");
-
-    let read_json = |path: &Path| -> Option<serde_json::Value> {
-        serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
-    };
-    let pinned = read_json(&js_dir().join("package.json"))
-        .and_then(|p| {
-            p["dependencies"]["socket.io-client"]
-                .as_str()
-                .map(String::from)
-        })
-        .expect("grader/tests/js/package.json pins socket.io-client");
-    let installed_path = js_dir().join("node_modules/socket.io-client/package.json");
-    let installed = read_json(&installed_path)
-        .and_then(|p| p["version"].as_str().map(String::from))
-        .unwrap_or_else(|| {
-            panic!(
-                "socket.io-client is not installed in grader/tests/js/node_modules: run \
-                 `{INSTALL}` (./scripts/test does it before the tests)"
-            )
-        });
-    assert_eq!(
-        installed, pinned,
-        "grader/tests/js/node_modules holds socket.io-client {installed}, package.json pins \
-         {pinned}: run `{INSTALL}`"
-    );
-}
-
-fn show_tail(tail: &OutputTail) -> String {
-    if tail.lines.is_empty() {
-        return "(nothing)".into();
-    }
-    let mut text = tail.lines.join("\n");
-    let shown = tail.lines.len() as u64;
-    if tail.total_lines > shown {
-        text = format!(
-            "({} earlier lines left out)\n{text}",
-            tail.total_lines - shown
-        );
-    }
-    text
-}
 
 /// Starts a fresh server, runs `check.mjs STAGE URL MODE` against it, stops the server.
 /// `Ok` holds Node's summary line; `Err` says what failed, with both sides' output.
@@ -147,24 +80,8 @@ async fn run_mode(exe: &Path, dir: &Path, stage: &str, mode: &str) -> Result<Str
 
 /// Builds the solution of `stage` (package `package`) and runs the three transports.
 async fn check_solution(stage: &str, package: &str) {
-    check_node_setup();
-    let course = Course {
-        root: common::root(),
-    };
-    let dir = course.root.join("solutions").join(stage);
-    let prepared = compile::prepare(&course, &dir, stage)
-        .await
-        .unwrap_or_else(|e| panic!("cannot prepare {}: {e:#}", dir.display()));
-    let (build, built) = compile::build(&prepared, package, package, &|_| {})
-        .await
-        .unwrap_or_else(|e| panic!("cannot build {package}: {e:#}"));
-    let Some(built) = built else {
-        panic!(
-            "{package} does not build: {}\n{}",
-            build.summary.unwrap_or_default(),
-            build.errors
-        );
-    };
+    check_node_package("socket.io-client");
+    let (prepared, built) = build(stage, &format!("solutions/{stage}"), package).await;
 
     let (polling, websocket, upgrade) = tokio::join!(
         run_mode(&built.exe, &prepared.crate_dir, stage, "polling"),

@@ -108,6 +108,28 @@ impl TempCourse {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+
+    /// Makes the course a git checkout whose one commit, by `author`, holds everything.
+    pub fn commit_everything(&self, author: &str, message: &str) {
+        self.git(author, &["init", "--quiet"]);
+        self.git(author, &["add", "."]);
+        self.git(author, &["commit", "--quiet", "-m", message]);
+    }
+
+    /// The course's progress file (`GRADE_PROGRESS_FILE` of its runs).
+    pub fn progress_file(&self) -> PathBuf {
+        self.root.join("progress.txt")
+    }
+
+    /// Runs the grader on this course with `args`, within a minute.
+    pub fn grade(&self, args: &[&str]) -> super::Run {
+        super::grader_with_env(
+            args,
+            &self.progress_file(),
+            &self.env(),
+            std::time::Duration::from_secs(60),
+        )
+    }
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {

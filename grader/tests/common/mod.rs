@@ -159,3 +159,4 @@ pub fn assert_no_leftovers(run: &Run) {
 }
 
 pub mod course;
+pub mod node;
