@@ -161,12 +161,14 @@ async fn run_live(
             timeout.as_secs()
         ))),
     };
-    let exited = server.exited();
     if result.is_err() {
         // The probe's clients have just been dropped: give the server a moment to log its
-        // side of that, so the output shown (and recorded in fixtures) is complete.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // side of that (or to exit because of it), so the output and the exit status shown
+        // (and recorded in fixtures) do not depend on how fast this machine is. Looking at
+        // the exit before this pause would race with those drops.
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
+    let exited = server.exited();
     let output = server.stop().await;
     Live::Done(match result {
         Ok(()) => HintOutcome::pass(hint),
@@ -174,7 +176,7 @@ async fn run_live(
             let mut reason = failure.reason;
             if let Some(status) = exited {
                 reason.push_str(&format!(
-                    " Your server exited during this check ({}).",
+                    " Your server had exited by the end of this check ({}).",
                     describe_exit(status)
                 ));
             }
