@@ -4,10 +4,12 @@
 //! values to the next; nothing here prints. A live hint gets a fresh server, so one
 //! probe's clients (or a crash it caused) never change another hint's result.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use tokio::sync::Mutex;
 
 use crate::catalogue::{Check, Hint, Stage};
 use crate::checks::{manifest, pattern};
@@ -138,7 +140,7 @@ async fn run_live(
     dir: &Path,
     listen_timeout: Duration,
 ) -> Live {
-    let mut server = match Server::start(&built.exe, dir, listen_timeout).await {
+    let server = match Server::start(&built.exe, dir, listen_timeout).await {
         Ok(server) => server,
         Err(failure) => {
             let evidence = Evidence {
@@ -153,7 +155,16 @@ async fn run_live(
             ));
         }
     };
-    let ctx = Ctx::new(server.port);
+    let port = server.port;
+    // The server sits in a slot that a probe's restart can empty and fill again.
+    let slot = Arc::new(Mutex::new(Some(server)));
+    let ctx = Ctx::new(port).with_restarter(restarter(
+        slot.clone(),
+        built.exe.clone(),
+        dir.to_path_buf(),
+        port,
+        listen_timeout,
+    ));
     let result = match tokio::time::timeout(timeout, probe::run(probe, params, &ctx)).await {
         Ok(result) => result,
         Err(_) => Err(probe::Failure::new(format!(
@@ -168,6 +179,22 @@ async fn run_live(
         // the exit before this pause would race with those drops.
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
+    let Some(mut server) = slot.lock().await.take() else {
+        // A restart that failed left the slot empty; its failure says why.
+        let reason = match result {
+            Err(failure) => failure.reason,
+            Ok(()) => "The server did not come back after a restart.".to_string(),
+        };
+        return Live::Done(HintOutcome::new(
+            hint,
+            Status::Fail,
+            Some(reason),
+            Evidence {
+                transcript: ctx.transcript.lines(),
+                ..Evidence::default()
+            },
+        ));
+    };
     let exited = server.exited();
     let output = server.stop().await;
     Live::Done(match result {
@@ -187,6 +214,42 @@ async fn run_live(
             };
             HintOutcome::new(hint, Status::Fail, Some(reason), evidence)
         }
+    })
+}
+
+/// A restart for probes: stop the server in `slot`, start the same program on the same
+/// port. A server that does not come back leaves the slot empty, with its output in the
+/// error.
+fn restarter(
+    slot: Arc<Mutex<Option<Server>>>,
+    exe: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    listen_timeout: Duration,
+) -> probe::Restarter {
+    Box::new(move || {
+        let (slot, exe, dir) = (slot.clone(), exe.clone(), dir.clone());
+        Box::pin(async move {
+            let mut slot = slot.lock().await;
+            if let Some(old) = slot.take() {
+                old.stop().await;
+            }
+            match Server::start_on(&exe, &dir, port, listen_timeout).await {
+                Ok(server) => {
+                    *slot = Some(server);
+                    Ok(())
+                }
+                Err(failure) => {
+                    let printed: Vec<String> = failure
+                        .output
+                        .lines
+                        .iter()
+                        .map(|line| format!("| {line}"))
+                        .collect();
+                    Err(format!("{} {}", failure.reason, printed.join(" ")))
+                }
+            }
+        })
     })
 }
 

@@ -29,6 +29,16 @@ const MAX_LINE: usize = 240;
 /// How long a server gets to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_millis(500);
 
+/// The environment variable the course's servers read their session-signing key from.
+pub const SESSION_SECRET_VAR: &str = "SESSION_SECRET";
+
+/// The key every graded server gets. It is no secret (the grader's sources are
+/// public), and need not be: graded servers live on loopback for a few seconds. What
+/// matters is that a restarted server gets the same one, as a deployed server would,
+/// so that a cookie it signed before the restart still passes its signature check.
+pub const SESSION_SECRET: &str =
+    "the-grader-signs-cookies-with-this-key-so-they-survive-a-restart-of-the-server-0123456789";
+
 pub struct Server {
     child: tokio::process::Child,
     group: Group,
@@ -45,7 +55,7 @@ pub struct StartFailure {
 }
 
 impl Server {
-    /// Starts `exe` in `dir` with `PORT` set and waits until it listens.
+    /// Starts `exe` in `dir` on a free port and waits until it listens.
     pub async fn start(
         exe: &Path,
         dir: &Path,
@@ -55,9 +65,22 @@ impl Server {
             reason: format!("The grader could not find a free port: {e}"),
             output: OutputTail::default(),
         })?;
+        Server::start_on(exe, dir, port, listen_timeout).await
+    }
+
+    /// Starts `exe` in `dir` with `PORT=port` (and the grader's `SESSION_SECRET`) and
+    /// waits until it listens. Probes that restart a server use the same port again, so
+    /// the cookies and URLs they hold still point at it.
+    pub async fn start_on(
+        exe: &Path,
+        dir: &Path,
+        port: u16,
+        listen_timeout: Duration,
+    ) -> Result<Server, StartFailure> {
         let mut cmd = tokio::process::Command::new(exe);
         cmd.current_dir(dir)
             .env("PORT", port.to_string())
+            .env(SESSION_SECRET_VAR, SESSION_SECRET)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

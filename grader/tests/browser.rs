@@ -5,10 +5,14 @@
 //! changes, a line typed in one page shows up in the other with the sender's name.
 //!
 //! Each case is a stage's server and a scenario of `browser.mjs`: `chat` (two people
-//! talk, one leaves) or `cannot-connect` (a visitor with no session cookie must not get
-//! a connection). Stages 08 and 10, when they come, add one case each: their solution
-//! with `cannot-connect`. Until then `cannot-connect` runs against a known-bad stage-03
-//! submission whose server refuses every page, so the scenario is itself tested.
+//! talk, one leaves) or `cannot-connect` (a page whose Socket.IO requests carry no
+//! session cookie must not get a connection). From stage 07 on a person's name is the
+//! one their session holds, so `chat` then expects what `GET /me` answers in that
+//! person's browser context, not the `?name=` of the address. Stage 08 runs both
+//! scenarios: two sessions chat, and a page that lost its cookie is refused. Stage 10,
+//! when it comes, adds the same pair. `cannot-connect` also runs against a known-bad
+//! stage-03 submission whose server refuses every page, a refusal with no sessions
+//! involved.
 //!
 //! Screenshots go to `target/test-artifacts/browser/<case>/` (the test prints the path).
 //! Node runs in a process group of its own; playwright-core starts Chromium in another
@@ -46,6 +50,26 @@ struct Case {
     package: &'static str,
     /// A scenario of `browser.mjs`.
     scenario: &'static str,
+    /// Where the page's display name comes from, for `chat`.
+    names: Names,
+}
+
+/// Where a page's display name comes from (`browser.mjs`'s NAMES).
+#[derive(Clone, Copy)]
+enum Names {
+    /// `?name=` in the address (stage 06).
+    Query,
+    /// The visitor's session, as `GET /me` tells it (stage 07 on).
+    Session,
+}
+
+impl Names {
+    fn arg(self) -> &'static str {
+        match self {
+            Names::Query => "query",
+            Names::Session => "session",
+        }
+    }
 }
 
 #[tokio::test]
@@ -56,13 +80,43 @@ async fn chat_messages_solution_in_chromium() {
         dir: "solutions/06-chat-messages",
         package: "chat-messages-solution",
         scenario: "chat",
+        names: Names::Query,
+    })
+    .await;
+}
+
+/// Two people, each with a session of their own, chat under their sessions' names.
+#[tokio::test]
+async fn socket_session_auth_solution_in_chromium() {
+    run_case(&Case {
+        name: "08-socket-session-auth",
+        stage: "08-socket-session-auth",
+        dir: "solutions/08-socket-session-auth",
+        package: "socket-session-auth-solution",
+        scenario: "chat",
+        names: Names::Session,
+    })
+    .await;
+}
+
+/// The page has a session, but its Socket.IO requests carry no cookie: stage 08
+/// refuses them, and the page says so.
+#[tokio::test]
+async fn page_without_session_cookie_in_chromium() {
+    run_case(&Case {
+        name: "08-no-session-cookie",
+        stage: "08-socket-session-auth",
+        dir: "solutions/08-socket-session-auth",
+        package: "socket-session-auth-solution",
+        scenario: "cannot-connect",
+        names: Names::Session,
     })
     .await;
 }
 
 /// A server that refuses the page's connection ("Invalid namespace": it registered
-/// `/chat`, the page asks for `/`), standing in for 08's and 10's refusal of a visitor
-/// with no session until those stages exist.
+/// `/chat`, the page asks for `/`): the scenario recognises a refusal that has nothing
+/// to do with sessions.
 #[tokio::test]
 async fn refused_page_in_chromium() {
     run_case(&Case {
@@ -71,6 +125,7 @@ async fn refused_page_in_chromium() {
         dir: "fixtures/03-socketio-setup/wrong-namespace",
         package: "socketio-setup",
         scenario: "cannot-connect",
+        names: Names::Query,
     })
     .await;
 }
@@ -181,6 +236,7 @@ async fn run_case(case: &Case) {
         .arg(case.scenario)
         .arg(&url)
         .arg(&shots)
+        .arg(case.names.arg())
         .current_dir(js_dir())
         .env("CHROMIUM", chromium())
         .env("GRADER_TEST_TAG", &tag)

@@ -94,6 +94,11 @@ fn fixtures_07_sessions() {
     check_stage("07-sessions");
 }
 
+#[test]
+fn fixtures_08_socket_session_auth() {
+    check_stage("08-socket-session-auth");
+}
+
 /// A stage added to the catalogue without a test above would have its fixtures checked
 /// only by `cargo grade dev check`; this keeps the list complete.
 #[test]

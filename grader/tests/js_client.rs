@@ -1,8 +1,16 @@
-//! Every Socket.IO stage's reference solution, driven by the JavaScript `socket.io-client`
-//! (run by Node, from `grader/tests/js/`) over long-polling, over WebSocket and over an
-//! upgrade from one to the other. The script checks what the grader's live hints check,
+//! Every Socket.IO stage's reference solution (03 to 08), driven by the JavaScript
+//! `socket.io-client` (run by Node, from `grader/tests/js/`) over long-polling, over
+//! WebSocket and over an upgrade from one to the other. The script checks what the grader's live hints check,
 //! so a disagreement between the grader's verdict and this client's is a bug in the
 //! grader's own client.
+//!
+//! From stage 07 on the script also plays a browser's part in the sessions: it loads the
+//! page with `fetch` to get the session cookie and sends it on every Socket.IO request
+//! (`extraHeaders`, which Node's client honours over polling and WebSocket alike). For
+//! stage 08 it checks both sides of the authenticated handshake: the page's cookie gets
+//! in under the session's name whatever name `auth` claims, and no cookie, a made-up
+//! one, a changed one or the right value under another cookie name is refused, by a
+//! CONNECT_ERROR or by HTTP 401/403 on the handshake, the two refusals the stage allows.
 //!
 //! Each transport gets a fresh server (the counts start at zero), started and stopped by
 //! the grader's own `Server`; the three run at once. Servers and Node processes live in
@@ -120,4 +128,14 @@ async fn disconnect_solution_with_the_js_client() {
 #[tokio::test]
 async fn chat_messages_solution_with_the_js_client() {
     check_solution("06-chat-messages", "chat-messages-solution").await;
+}
+
+#[tokio::test]
+async fn sessions_solution_with_the_js_client() {
+    check_solution("07-sessions", "sessions-solution").await;
+}
+
+#[tokio::test]
+async fn socket_session_auth_solution_with_the_js_client() {
+    check_solution("08-socket-session-auth", "socket-session-auth-solution").await;
 }

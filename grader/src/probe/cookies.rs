@@ -110,6 +110,11 @@ impl Jar {
         self.cookies.is_empty()
     }
 
+    /// The cookies' names, in the order first set.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.cookies.iter().map(|(n, _)| n.as_str())
+    }
+
     /// The `Cookie` request header, or `None` when the jar is empty.
     pub fn header(&self) -> Option<String> {
         (!self.cookies.is_empty()).then(|| {

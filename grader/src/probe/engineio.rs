@@ -146,6 +146,8 @@ pub struct Engine {
     parked: Parked,
     /// Why the transport ended, once it has.
     closed: Option<String>,
+    /// The Engine.IO path the session was opened on (normally [`PATH`]).
+    path: String,
 }
 
 impl Drop for Engine {
@@ -164,11 +166,23 @@ impl Engine {
         transport: Transport,
         headers: &Headers,
     ) -> Step<Engine> {
+        Engine::open_at(ctx, who, transport, PATH, headers).await
+    }
+
+    /// Like [`Engine::open`], on another path: `/socket.io` without the slash reaches
+    /// socketioxide too, and a check that only looks at `/socket.io/` misses it.
+    pub async fn open_at(
+        ctx: &Ctx,
+        who: &str,
+        transport: Transport,
+        path: &str,
+        headers: &Headers,
+    ) -> Step<Engine> {
         match transport {
-            Transport::Polling => open_polling(ctx, who, headers).await,
-            Transport::Websocket => open_websocket(ctx, who, headers).await,
+            Transport::Polling => open_polling(ctx, who, path, headers).await,
+            Transport::Websocket => open_websocket(ctx, who, path, headers).await,
             Transport::Upgrade => {
-                let engine = open_polling(ctx, who, headers).await?;
+                let engine = open_polling(ctx, who, path, headers).await?;
                 engine.upgrade(ctx, headers).await
             }
         }
@@ -267,7 +281,7 @@ impl Engine {
             )));
         }
         let query = format!("EIO=4&transport=websocket&sid={}", self.open.sid);
-        let mut ws = connect_websocket(ctx, &self.who, &query, headers).await?;
+        let mut ws = connect_websocket(ctx, &self.who, &self.path, &query, headers).await?;
         let who = self.who.clone();
         let probe = async {
             self.transcript.sent_packet(&who, "2probe");
@@ -360,13 +374,13 @@ fn split_payload(body: &str) -> impl Iterator<Item = &str> {
     body.split('\u{1e}').filter(|p| !p.is_empty())
 }
 
-async fn open_polling(ctx: &Ctx, who: &str, headers: &Headers) -> Step<Engine> {
+async fn open_polling(ctx: &Ctx, who: &str, path: &str, headers: &Headers) -> Step<Engine> {
     let client = http::client();
-    let url = http::url(ctx, &format!("{PATH}?EIO=4&transport=polling"));
+    let url = http::url(ctx, &format!("{path}?EIO=4&transport=polling"));
     ctx.transcript
         .command(&http::curl("GET", &url, headers, false));
     ctx.transcript
-        .note(format!("{who}: GET {PATH}?EIO=4&transport=polling"));
+        .note(format!("{who}: GET {path}?EIO=4&transport=polling"));
     let reply = http::fetch(&client, Method::GET, &url, headers, None, HANDSHAKE_TIMEOUT)
         .await
         .map_err(|why| Failure::new(format!("{who}'s handshake request: {why}.")))?;
@@ -382,7 +396,7 @@ async fn open_polling(ctx: &Ctx, who: &str, headers: &Headers) -> Step<Engine> {
     let open = parse_open(first).map_err(|why| {
         Failure::new(format!(
             "{who}'s handshake over polling got 200 OK, but {why}. Is the Socket.IO layer \
-             mounted on the router (`.layer(layer)`), and does nothing else answer {PATH}?"
+             mounted on the router (`.layer(layer)`), and does nothing else answer {path}?"
         ))
     })?;
     let (incoming_tx, incoming) = mpsc::channel(QUEUE);
@@ -393,7 +407,7 @@ async fn open_polling(ctx: &Ctx, who: &str, headers: &Headers) -> Step<Engine> {
         client,
         url: http::url(
             ctx,
-            &format!("{PATH}?EIO=4&transport=polling&sid={}", open.sid),
+            &format!("{path}?EIO=4&transport=polling&sid={}", open.sid),
         ),
         headers: headers.clone(),
         post_lock: Mutex::new(()),
@@ -417,6 +431,7 @@ async fn open_polling(ctx: &Ctx, who: &str, headers: &Headers) -> Step<Engine> {
         outgoing: Outgoing::Polling(poller),
         tasks: vec![task],
         parked: ctx.parked.clone(),
+        path: path.to_string(),
         closed: None,
     })
 }
@@ -480,8 +495,8 @@ async fn poll(poller: Arc<Poller>, tx: mpsc::Sender<Incoming>, wait: Duration) {
     }
 }
 
-async fn open_websocket(ctx: &Ctx, who: &str, headers: &Headers) -> Step<Engine> {
-    let mut ws = connect_websocket(ctx, who, "EIO=4&transport=websocket", headers).await?;
+async fn open_websocket(ctx: &Ctx, who: &str, path: &str, headers: &Headers) -> Step<Engine> {
+    let mut ws = connect_websocket(ctx, who, path, "EIO=4&transport=websocket", headers).await?;
     let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
         loop {
             match ws.next().await {
@@ -516,6 +531,7 @@ async fn open_websocket(ctx: &Ctx, who: &str, headers: &Headers) -> Step<Engine>
         outgoing: Outgoing::Websocket(tx),
         tasks: vec![task_out, task_in],
         parked: ctx.parked.clone(),
+        path: path.to_string(),
         closed: None,
     })
 }
@@ -527,18 +543,19 @@ type WebSocket =
 async fn connect_websocket(
     ctx: &Ctx,
     who: &str,
+    path: &str,
     query: &str,
     headers: &Headers,
 ) -> Step<WebSocket> {
-    let url = format!("ws://127.0.0.1:{}{PATH}?{query}", ctx.port);
+    let url = format!("ws://127.0.0.1:{}{path}?{query}", ctx.port);
     ctx.transcript.command(&http::curl(
         "GET",
-        &http::url(ctx, &format!("{PATH}?{query}")),
+        &http::url(ctx, &format!("{path}?{query}")),
         headers,
         true,
     ));
     ctx.transcript
-        .note(format!("{who}: WebSocket {PATH}?{query}"));
+        .note(format!("{who}: WebSocket {path}?{query}"));
     let mut request = url
         .as_str()
         .into_client_request()
@@ -595,10 +612,12 @@ fn refused(who: &str, status: StatusCode, body: &str) -> Failure {
         401 | 403 => " The server refused the handshake itself.",
         _ => "",
     };
-    Failure::new(format!(
+    let mut failure = Failure::new(format!(
         "{who}'s handshake was answered {}{said}.{hint}",
         status_line(status)
-    ))
+    ));
+    failure.http_status = Some(status.as_u16());
+    failure
 }
 
 /// Starts the writer and reader of a WebSocket session; returns the writer's queue.

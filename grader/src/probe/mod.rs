@@ -10,6 +10,7 @@
 //! To add a probe: write it in the module of its protocol, then add it to
 //! [`validate`] and [`run`] below.
 
+pub mod auth;
 pub mod chat;
 pub mod cookies;
 pub mod engineio;
@@ -24,6 +25,7 @@ pub mod web;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Result, bail};
+use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 
 /// Why a probe failed: one or two sentences, and what it expected to see.
@@ -31,6 +33,9 @@ use serde::de::DeserializeOwned;
 pub struct Failure {
     pub reason: String,
     pub expected: Option<String>,
+    /// The HTTP status, when the failure is the server answering a handshake with an
+    /// HTTP error: a probe of authentication counts a 401 or 403 as a refusal.
+    pub http_status: Option<u16>,
 }
 
 impl Failure {
@@ -38,6 +43,7 @@ impl Failure {
         Failure {
             reason: reason.into(),
             expected: None,
+            http_status: None,
         }
     }
 
@@ -56,7 +62,13 @@ pub struct Ctx {
     /// Connections a probe let go of without closing them, kept open until the hint's
     /// verdict (and the server's output) is taken.
     pub parked: Parked,
+    restarter: Option<Restarter>,
 }
+
+/// Stops the server under test and starts it again on the same port, with the same
+/// environment; the error says why it did not come back.
+pub type Restarter =
+    Box<dyn Fn() -> BoxFuture<'static, std::result::Result<(), String>> + Send + Sync>;
 
 impl Ctx {
     pub fn new(port: u16) -> Ctx {
@@ -64,7 +76,32 @@ impl Ctx {
             port,
             transcript: Transcript::default(),
             parked: Parked::default(),
+            restarter: None,
         }
+    }
+
+    /// A context whose probes may restart the server (see [`Ctx::restart_server`]).
+    pub fn with_restarter(mut self, restarter: Restarter) -> Ctx {
+        self.restarter = Some(restarter);
+        self
+    }
+
+    /// Stops the server and starts it again on the same port: what the server keeps
+    /// only in memory is gone, what it keeps elsewhere (and its `SESSION_SECRET`) is
+    /// not. Recorded in the transcript.
+    pub async fn restart_server(&self) -> Step<()> {
+        let Some(restart) = &self.restarter else {
+            return Err(Failure::new(
+                "This probe restarts the server, and the grader gave it no way to.",
+            ));
+        };
+        self.transcript
+            .note("the grader stopped your server and started it again");
+        restart().await.map_err(|why| {
+            Failure::new(format!(
+                "The grader restarted your server and it did not come back: {why}"
+            ))
+        })
     }
 }
 
@@ -113,6 +150,8 @@ pub fn validate(name: &str, params: &toml::Table) -> Result<()> {
         "user-announce" => parse::<chat::AnnounceParams>(params).map(drop),
         "session-cookie" => parse::<session::CookieParams>(params).map(drop),
         "session-name" => parse::<session::NameParams>(params).map(drop),
+        "auth-refuses" => parse::<auth::RefusesParams>(params).map(drop),
+        "auth-accepts" | "auth-chat-name" => parse::<auth::NoParams>(params).map(drop),
         other => bail!("There is no probe named `{other}` (see grader/src/probe/mod.rs)"),
     }
 }
@@ -136,6 +175,9 @@ pub async fn run(name: &str, params: &toml::Table, ctx: &Ctx) -> Step<()> {
         "user-announce" => chat::user_announce(ctx, parse(params).map_err(params_error)?).await,
         "session-cookie" => session::sets_cookie(ctx, parse(params).map_err(params_error)?).await,
         "session-name" => session::name(ctx, parse(params).map_err(params_error)?).await,
+        "auth-refuses" => auth::refuses(ctx, parse(params).map_err(params_error)?).await,
+        "auth-accepts" => auth::accepts(ctx, parse(params).map_err(params_error)?).await,
+        "auth-chat-name" => auth::chat_name(ctx, parse(params).map_err(params_error)?).await,
         other => Err(Failure::new(format!("There is no probe named `{other}`."))),
     }
 }

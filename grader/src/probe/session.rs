@@ -105,7 +105,7 @@ impl Visitor {
 pub struct CookieParams {}
 
 /// A page that fails to load is that failure, not a missing cookie.
-fn expect_ok(reply: &Reply, path: &str) -> Step<()> {
+pub(super) fn expect_ok(reply: &Reply, path: &str) -> Step<()> {
     if reply.status == reqwest::StatusCode::OK {
         return Ok(());
     }

@@ -168,6 +168,8 @@ pub fn encode(packet: &Packet) -> String {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub transport: Transport,
+    /// The Engine.IO path, [`super::engineio::PATH`] unless a probe tries another.
+    pub path: String,
     pub nsp: String,
     pub auth: Option<Value>,
     pub headers: Headers,
@@ -177,6 +179,7 @@ impl Options {
     pub fn new(transport: Transport) -> Options {
         Options {
             transport,
+            path: super::engineio::PATH.to_string(),
             nsp: "/".to_string(),
             auth: None,
             headers: Vec::new(),
@@ -197,6 +200,32 @@ pub enum Answer {
         message: Option<String>,
         data: Option<Value>,
     },
+    /// The Engine.IO handshake request itself was answered 401 or 403: the server
+    /// refused before any Socket.IO packet.
+    HttpRefused {
+        status: u16,
+    },
+}
+
+impl Answer {
+    /// How a refusal looks to the client, for messages: `its CONNECT to "/" was answered
+    /// CONNECT_ERROR with the message "…"`. Meant for the refusing answers.
+    pub fn describe(&self, nsp: &str) -> String {
+        match self {
+            Answer::Accepted(client) => format!("it was accepted (socket id {})", client.sid),
+            Answer::Refused { message, data } => {
+                let said = message
+                    .as_ref()
+                    .map(|m| format!(" with the message {m:?}"))
+                    .or_else(|| data.as_ref().map(|d| format!(" with {d}")))
+                    .unwrap_or_default();
+                format!("its CONNECT to the namespace {nsp:?} was answered CONNECT_ERROR{said}")
+            }
+            Answer::HttpRefused { status } => {
+                format!("its Engine.IO handshake request was answered HTTP {status}")
+            }
+        }
+    }
 }
 
 /// A Socket.IO client connected to one namespace.
@@ -215,22 +244,26 @@ impl SioClient {
     pub async fn connect(ctx: &Ctx, who: &str, options: &Options) -> Step<SioClient> {
         match SioClient::try_connect(ctx, who, options).await? {
             Answer::Accepted(client) => Ok(*client),
-            Answer::Refused { message, data } => {
-                let said = message
-                    .map(|m| format!(" with the message {m:?}"))
-                    .or_else(|| data.map(|d| format!(" with {d}")))
-                    .unwrap_or_default();
-                Err(Failure::new(format!(
-                    "The server refused {who}'s CONNECT to the namespace {:?}{said}.",
-                    options.nsp
-                )))
-            }
+            refusal => Err(Failure::new(format!(
+                "The server refused {who}'s connection: {}.",
+                refusal.describe(&options.nsp)
+            ))),
         }
     }
 
     /// Handshakes and sends CONNECT; returns whether the namespace accepted it.
     pub async fn try_connect(ctx: &Ctx, who: &str, options: &Options) -> Step<Answer> {
-        let mut engine = Engine::open(ctx, who, options.transport, &options.headers).await?;
+        let mut engine =
+            match Engine::open_at(ctx, who, options.transport, &options.path, &options.headers)
+                .await
+            {
+                Ok(engine) => engine,
+                Err(Failure {
+                    http_status: Some(status @ (401 | 403)),
+                    ..
+                }) => return Ok(Answer::HttpRefused { status }),
+                Err(failure) => return Err(failure),
+            };
         let connect = Packet::Connect {
             nsp: options.nsp.clone(),
             data: options.auth.clone(),

@@ -1,10 +1,13 @@
 // Drives the chat page of a running server in headless Chromium, the way people use it:
 // open the page, wait for it to connect, type, read what the other page shows.
 //
-//   node browser.mjs SCENARIO URL OUTDIR
+//   node browser.mjs SCENARIO URL OUTDIR [NAMES]
 //     SCENARIO  chat | cannot-connect   (see SCENARIOS below)
 //     URL       the server, e.g. http://127.0.0.1:3000 (a fresh one: the counts start at 0)
 //     OUTDIR    where the screenshots go (PNG; created if missing)
+//     NAMES     where a page's display name comes from, for `chat`: `query` (the default:
+//               `?name=` in the address, stage 06) or `session` (the server's `GET /me`,
+//               stage 07 on, whatever the address says)
 //
 // The browser is Debian's Chromium (CHROMIUM, default /usr/bin/chromium), driven by
 // playwright-core, which never downloads a browser of its own. Prints one summary line on
@@ -28,6 +31,8 @@ const LAUNCH_MS = 20_000;
 const RUN_LIMIT_MS = 40_000;
 /** How long a page that must not connect is watched after it gave up. */
 const STAYS_OUT_MS = 1000;
+/** The values of NAMES. */
+const NAME_SOURCES = ['query', 'session'];
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 // The flags this machine's notes give for headless Chromium in a closed network: no
@@ -101,6 +106,38 @@ class Page {
       log(`${label} websocket opened: ${ws.url()}`);
       ws.on('close', () => log(`${label} websocket closed`));
     });
+    /** The finished Socket.IO (polling) requests, with the `Cookie` header each carried. */
+    this.socketRequests = [];
+    page.on('requestfinished', async (req) => {
+      if (!new URL(req.url()).pathname.startsWith('/socket.io/')) return;
+      // The headers Chromium really sent, cookies included (`headers()` leaves them out).
+      const cookie = (await req.allHeaders().catch(() => ({}))).cookie ?? null;
+      this.socketRequests.push({ method: req.method(), url: req.url(), cookie });
+    });
+  }
+
+  /** The display name this page's person must see: `label`, or the session's from `/me`. */
+  async expectedName(url, names) {
+    if (names === 'query') return this.label;
+    // The context's own request client: it sends and keeps the context's cookies, so this
+    // is the page's session.
+    const response = await this.page.context().request.get(`${url}/me`, { timeout: WAIT_MS });
+    const text = await response.text();
+    if (!response.ok()) throw new Error(`${this.label}: GET /me answered ${response.status()}: ${show(text)}`);
+    let name;
+    try {
+      ({ name } = JSON.parse(text));
+    } catch {
+      throw new Error(`${this.label}: GET /me answered ${show(text)}, which is not JSON`);
+    }
+    if (typeof name !== 'string' || !name) throw new Error(`${this.label}: GET /me answered ${show(text)}, no name`);
+    log(`${this.label}'s session is named ${show(name)}`);
+    return name;
+  }
+
+  /** The context's cookies for `url`, as `name=value` pairs. */
+  async cookies(url) {
+    return (await this.page.context().cookies(url)).map((c) => `${c.name}=${c.value}`).sort();
   }
 
   async open(url) {
@@ -190,8 +227,10 @@ function withTimeout(promise, ms, what) {
 // ---- Scenarios --------------------------------------------------------------
 
 const SCENARIOS = {
-  // Stage 06 and every later stage whose page connects: two people chat.
-  async chat({ url, outdir, person, pass, saved }) {
+  // Stage 06 and every later stage whose page connects: two people chat. With NAMES
+  // `session`, each person's name is the one `/me` gives their session, and the
+  // `?name=` in the address must not win over it.
+  async chat({ url, names, outdir, person, pass, saved }) {
     const ada = await person('ada');
     await ada.open(`${url}/?name=ada`);
     await ada.waitForState('connected');
@@ -199,33 +238,44 @@ const SCENARIOS = {
     await grace.open(`${url}/?name=grace`);
     await grace.waitForState('connected');
     for (const p of [ada, grace]) {
+      p.name = await p.expectedName(url, names);
       const shown = await p.read();
-      if (shown.name !== p.label) throw new Error(`${p.label}: #name shows ${show(shown.name)}, expected ${show(p.label)}`);
+      if (shown.name !== p.name) {
+        throw new Error(`${p.label}: #name shows ${show(shown.name)}, expected ${show(p.name)}`);
+      }
+    }
+    if (names === 'session') {
+      const [adaCookies, graceCookies] = [await ada.cookies(url), await grace.cookies(url)];
+      if (!adaCookies.length) throw new Error('ada: the page left no session cookie in her browser');
+      if (adaCookies.join() === graceCookies.join()) {
+        throw new Error(`ada and grace hold the same cookies ${show(adaCookies)}: one session for two people`);
+      }
+      pass('each-page-has-its-session');
     }
     pass('both-pages-connect');
 
     await ada.waitForCount('2');
     await grace.waitForCount('2');
     pass('count-two-on-both');
-    await ada.waitForLine('ada joined', 'event');
-    await ada.waitForLine('grace joined', 'event');
-    await grace.waitForLine('grace joined', 'event');
+    await ada.waitForLine(`${ada.name} joined`, 'event');
+    await ada.waitForLine(`${grace.name} joined`, 'event');
+    await grace.waitForLine(`${grace.name} joined`, 'event');
     pass('join-lines');
 
     const hello = 'hello from ada';
     await ada.say(hello);
-    await grace.waitForLine(`ada: ${hello}`, 'chat');
+    await grace.waitForLine(`${ada.name}: ${hello}`, 'chat');
     // The sender's own line is marked delivered when the server's ack arrives, and the
     // server's copy of it coming back must not add a second one.
-    await ada.waitForLine(`ada: ${hello}`, 'delivered');
-    const own = (await ada.read()).lines.filter((l) => l.text === `ada: ${hello}`);
+    await ada.waitForLine(`${ada.name}: ${hello}`, 'delivered');
+    const own = (await ada.read()).lines.filter((l) => l.text === `${ada.name}: ${hello}`);
     if (own.length !== 1) throw new Error(`ada: her line shows ${own.length} times, expected once: ${show(own)}`);
     pass('message-reaches-the-other-page');
 
     const reply = 'hi ada, grace here';
     await grace.say(reply);
-    await ada.waitForLine(`grace: ${reply}`, 'chat');
-    await grace.waitForLine(`grace: ${reply}`, 'delivered');
+    await ada.waitForLine(`${grace.name}: ${reply}`, 'chat');
+    await grace.waitForLine(`${grace.name}: ${reply}`, 'delivered');
     pass('reply-comes-back');
     await ada.screenshot(outdir, 'chat-ada.png', saved);
     await grace.screenshot(outdir, 'chat-grace.png', saved);
@@ -234,7 +284,7 @@ const SCENARIOS = {
     log('grace closes her tab');
     await grace.page.close();
     await ada.waitForCount('1');
-    await ada.waitForLine('grace left', 'event');
+    await ada.waitForLine(`${grace.name} left`, 'event');
     pass('count-one-after-close');
     pass('leave-line');
     const states = (await ada.read()).states;
@@ -244,13 +294,15 @@ const SCENARIOS = {
     await ada.screenshot(outdir, 'chat-ada-after-grace-left.png', saved);
   },
 
-  // A visitor with no session (stages 08 and 10 refuse one): the page must show that it
-  // cannot connect, and never connect. The page's responses reach the browser without
-  // their Set-Cookie headers, so no session can start on the way. A refusal is either a
-  // CONNECT_ERROR (the client gives up: "refused") or an HTTP error on the handshake (the
-  // client keeps retrying: "cannot connect: ...").
+  // A page whose Socket.IO requests carry no session cookie (stages 08 and 10 refuse
+  // one): it must show that it cannot connect, and never connect. The visitor loads the
+  // page as anyone does, and gets a session where the server gives one; the browser then
+  // forgets its cookies after `/me` answered and before the page connects (see
+  // `person`), and the test checks that no Socket.IO request carried a cookie. A refusal
+  // is either a CONNECT_ERROR (the client gives up: "refused") or an HTTP error on the
+  // handshake (the client keeps retrying: "cannot connect: ...").
   async 'cannot-connect'({ url, outdir, person, pass, saved }) {
-    const nobody = await person('nobody', { withoutCookies: true });
+    const nobody = await person('nobody', { forgetsCookiesAfterMe: true });
     await nobody.open(`${url}/?name=nobody`);
     await nobody.waitUntil(
       'a refusal (data-state "refused", or "connecting" with "cannot connect")',
@@ -262,17 +314,26 @@ const SCENARIOS = {
       throw new Error(`nobody: the page connected at some point: ${describe(shown)}`);
     }
     if (shown.count !== '?') throw new Error(`nobody: #count shows ${show(shown.count)}, expected "?"`);
-    log(`nobody's status: ${show(shown.status)}`);
-    pass('page-cannot-connect');
+    const requests = nobody.socketRequests;
+    if (!requests.length) throw new Error('nobody: the page made no Socket.IO request that finished');
+    const withCookie = requests.filter((r) => r.cookie !== null);
+    if (withCookie.length) {
+      throw new Error(`nobody: the test let a cookie through, on ${show(withCookie)}: it proves nothing`);
+    }
+    log(`nobody's status: ${show(shown.status)}; ${requests.length} Socket.IO requests, none with a cookie`);
+    pass(`page-cannot-connect (${shown.status})`);
     await nobody.screenshot(outdir, 'cannot-connect.png', saved);
   },
 };
 
 // ---- Running one scenario ---------------------------------------------------
 
-const [scenario, rawUrl, outdir] = process.argv.slice(2);
-if (!SCENARIOS[scenario] || !rawUrl || !outdir) {
-  console.error(`usage: node browser.mjs SCENARIO URL OUTDIR\n  SCENARIO: ${Object.keys(SCENARIOS).join(' | ')}`);
+const [scenario, rawUrl, outdir, names = 'query'] = process.argv.slice(2);
+if (!SCENARIOS[scenario] || !rawUrl || !outdir || !NAME_SOURCES.includes(names)) {
+  console.error(
+    `usage: node browser.mjs SCENARIO URL OUTDIR [NAMES]\n  SCENARIO: ${Object.keys(SCENARIOS).join(' | ')}\n` +
+      `  NAMES: ${NAME_SOURCES.join(' | ')} (default query)`,
+  );
   process.exit(2);
 }
 const url = rawUrl.replace(/\/+$/, '');
@@ -327,19 +388,27 @@ try {
   log(`Chromium ${browser.version()} is up`);
   await SCENARIOS[scenario]({
     url,
+    names,
     outdir,
     // Each person gets a context of their own: their own cookies and localStorage, as
     // two people on two machines would have.
-    async person(label, { withoutCookies = false } = {}) {
+    async person(label, { forgetsCookiesAfterMe = false } = {}) {
       const context = await browser.newContext({ viewport: VIEWPORT });
       await context.addInitScript(recordStates);
-      if (withoutCookies) {
-        // Everything but the Socket.IO traffic, fetched by Playwright and handed to the
-        // page without its Set-Cookie headers.
+      if (forgetsCookiesAfterMe) {
+        // The page connects only once `/me` has answered (chat.js's `start`), so the
+        // answer is held back until the browser has forgotten every cookie: the Socket.IO
+        // requests that follow carry none. (Removing the `Cookie` header when a route
+        // continues a Socket.IO request is no use: Chromium still sends the stored
+        // cookies, and `allHeaders()` of the routed request wrongly says it did not. The
+        // Socket.IO requests are not routed, so their `allHeaders()` is what was sent.)
         await context.route(
-          (u) => !u.pathname.startsWith('/socket.io/'),
+          (u) => u.pathname === '/me',
           async (route) => {
             const response = await route.fetch({ timeout: WAIT_MS });
+            const forgotten = (await context.cookies()).map((c) => c.name);
+            await context.clearCookies();
+            log(`${label}'s browser forgets its cookies ${show(forgotten)} before /me answers`);
             const headers = { ...response.headers() };
             delete headers['set-cookie'];
             await route.fulfill({ response, headers });

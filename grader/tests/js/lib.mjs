@@ -1,5 +1,7 @@
 // Helpers for check.mjs: a socket.io-client wrapper that records every event it receives,
-// waits with a timeout for the next one, and says what it expected and what arrived.
+// waits with a timeout for the next one, and says what it expected and what arrived; it
+// also tells a server's refusal (stage 08) from a connection that merely failed. And a
+// bounded GET that sends a cookie and returns the ones the server sets.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -8,6 +10,8 @@ import { io } from 'socket.io-client';
 
 /** Every wait gives up after this long. */
 export const WAIT_MS = 5000;
+/** How long a refused client is watched after the refusal, for a late `connect`. */
+const STAYS_OUT_MS = 300;
 
 export const CLIENT_VERSION = JSON.parse(
   readFileSync(new URL('./node_modules/socket.io-client/package.json', import.meta.url), 'utf8'),
@@ -47,6 +51,14 @@ export class Client {
     this.seen = new Map();
     this.waiters = new Set();
     this.disconnectReason = null;
+    /** How many times `connect` fired (a refused client must stay at 0). */
+    this.connects = 0;
+    /**
+     * Errors of the connection below Socket.IO (transport, handshake, timeout): the
+     * manager emits them as `error`. A `connect_error` that is not among them is the
+     * server's CONNECT_ERROR packet.
+     */
+    this.managerErrors = new Set();
     this.openedOver = null;
     this.upgradedTo = null;
     this.upgradeError = null;
@@ -67,6 +79,13 @@ export class Client {
       this.queues.get(event).push(args);
       this.seen.get(event).push(args);
       this.notify();
+    });
+    this.socket.on('connect', () => {
+      this.connects += 1;
+    });
+    this.socket.io.on('error', (err) => {
+      log(`${label} manager error: ${describeError(err)}`);
+      this.managerErrors.add(err);
     });
     this.socket.on('disconnect', (reason) => {
       log(`${label} disconnected: ${reason}`);
@@ -144,9 +163,7 @@ export class Client {
       });
       socket.once('connect_error', (err) => {
         clearTimeout(timer);
-        const detail = err.description ? ` (${err.description.message ?? show(err.description)})` : '';
-        const data = err.data !== undefined ? ` data ${show(err.data)}` : '';
-        reject(new Error(`${label}: connect_error over ${mode}: ${err.message}${detail}${data}`));
+        reject(new Error(`${label}: connect_error over ${mode}: ${describeError(err)}`));
       });
       socket.connect();
     });
@@ -172,6 +189,47 @@ export class Client {
       expected,
       `${label}: the connection runs over ${engine.transport.name}, expected ${expected}`,
     );
+  }
+
+  /**
+   * Connects and expects to be refused: a CONNECT_ERROR from the server, or its HTTP
+   * 401/403 answer to the Engine.IO handshake, and no `connect` then or a moment later.
+   * A connection that fails some other way (refused TCP, a timeout) is no refusal.
+   * Returns how the server refused, for the summary.
+   */
+  async expectRefused() {
+    const { label, mode, socket } = this;
+    log(`${label} connecting over ${mode}, expecting a refusal`);
+    const err = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new Error(`${label}: neither \`connect\` nor \`connect_error\` within ${WAIT_MS} ms over ${mode}`));
+      }, WAIT_MS);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        reject(new Error(`${label}: connected over ${mode} (socket id ${socket.id}), expected a refusal`));
+      });
+      socket.once('connect_error', (error) => {
+        clearTimeout(timer);
+        resolve(error);
+      });
+      socket.connect();
+    });
+    const refusal = refusalOf(err, this.managerErrors.has(err));
+    if (!refusal) {
+      throw new Error(
+        `${label}: connect_error over ${mode} is no refusal by the server (expected a CONNECT_ERROR, ` +
+          `or HTTP 401/403 on the handshake): ${describeError(err)}`,
+      );
+    }
+    log(`${label} refused: ${refusal}`);
+    await new Promise((resolve) => setTimeout(resolve, STAYS_OUT_MS));
+    assert.equal(this.connects, 0, `${label}: \`connect\` fired after the refusal (${refusal})`);
+    assert.equal(
+      this.seen.size,
+      0,
+      `${label}: the refused client received events: ${[...this.seen.keys()].map((e) => this.history(e)).join('; ')}`,
+    );
+    return refusal;
   }
 
   /** The next `event` this client receives must carry exactly `expected`. */
@@ -251,16 +309,65 @@ export class Client {
   }
 }
 
-/** GET `path` on the server, bounded in time. */
-export async function get(base, path) {
+/** A `connect_error` in one line: message, the transport's detail, the server's data. */
+function describeError(err) {
+  const detail = err.description !== undefined ? ` (${err.description?.message ?? show(err.description)})` : '';
+  const data = err.data !== undefined ? ` data ${show(err.data)}` : '';
+  return `${err.message}${detail}${data}`;
+}
+
+/**
+ * How the server refused, or undefined when `err` is no refusal. From the manager
+ * (`fromManager`), only an HTTP 401 or 403 answer counts: socket.io-client reports it as
+ * "xhr poll error" with the status as description over polling, and as "websocket error"
+ * with ws's "Unexpected server response: 401" over WebSocket. Anything else that reaches
+ * `connect_error` is the server's CONNECT_ERROR packet, whose message is the error's.
+ */
+function refusalOf(err, fromManager) {
+  if (!fromManager) return `CONNECT_ERROR ${show(err.message)}`;
+  if (err.type !== 'TransportError') return undefined;
+  const status =
+    typeof err.description === 'number'
+      ? err.description
+      : Number(/Unexpected server response: (\d+)/.exec(err.description?.message ?? '')?.[1]);
+  return status === 401 || status === 403 ? `HTTP ${status} on the handshake (${err.message})` : undefined;
+}
+
+/**
+ * GET `path` on the server, bounded in time, sending `cookie` (a `Cookie` header) when
+ * given. `setCookies` holds the response's `Set-Cookie` lines.
+ */
+export async function get(base, path, { cookie } = {}) {
   const url = new URL(path, base);
   let res;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(WAIT_MS) });
+    res = await fetch(url, { headers: cookie ? { cookie } : {}, signal: AbortSignal.timeout(WAIT_MS) });
   } catch (err) {
     throw new Error(`GET ${url.pathname} failed: ${err.cause?.message ?? err.message}`);
   }
   const body = await res.text();
-  log(`GET ${url.pathname} -> ${res.status} ${res.headers.get('content-type')} (${body.length} chars)`);
-  return { status: res.status, type: res.headers.get('content-type') ?? '', body, url };
+  const setCookies = res.headers.getSetCookie();
+  log(
+    `GET ${url.pathname}${cookie ? ` (Cookie: ${cookie})` : ''} -> ${res.status} ${res.headers.get('content-type')} ` +
+      `(${body.length} chars)${setCookies.length ? `, Set-Cookie: ${show(setCookies)}` : ''}`,
+  );
+  return { status: res.status, type: res.headers.get('content-type') ?? '', body, url, setCookies };
+}
+
+/**
+ * One `Set-Cookie` line: `{ name, value, attributes }`, where `attributes` maps each
+ * attribute's lower-case name to its value ('' for flags such as HttpOnly).
+ */
+export function parseSetCookie(line) {
+  const [pair, ...rest] = line.split(';');
+  const at = pair.indexOf('=');
+  const attributes = new Map(
+    rest.map((part) => {
+      const eq = part.indexOf('=');
+      return eq === -1
+        ? [part.trim().toLowerCase(), '']
+        : [part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim()];
+    }),
+  );
+  return { name: pair.slice(0, at).trim(), value: pair.slice(at + 1).trim(), attributes };
 }
