@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use crate::class::{ClassFormat, Shard};
 use crate::report::Format;
 
 /// Grades your work on the course, stage by stage.
@@ -66,6 +67,56 @@ pub enum Command {
     Hint {
         /// Stage id, number or prefix; defaults to your current stage.
         stage: Option<String>,
+    },
+    /// For instructors: grade every submission of a class, a few at a time.
+    ///
+    /// Prints a table of who passed which hint, and writes to OUT a report per submission
+    /// (text and JSON), summary.csv, junit.xml, points for GitHub Classroom and run.json.
+    /// A submission whose sources did not change since the last run into OUT is not
+    /// graded again. One submission's error never stops the others. Exit code 0 once
+    /// every submission has its result, whatever the results.
+    Class {
+        /// A folder whose subfolders are the submissions, or a text file listing their
+        /// folders (one per line, relative to the file; `#` starts a comment line). A
+        /// submission is a copy of the course (its `exercises/STAGE` is graded) or a
+        /// stage crate on its own.
+        submissions: PathBuf,
+        /// The stage to grade (id, number or prefix), or `all`: every stage each
+        /// submission has (a lone crate is matched to a stage by its package name).
+        #[arg(long, value_name = "STAGE|all")]
+        stage: String,
+        /// How many submissions to grade at once [default: the number of CPUs, at most 4].
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: Option<u16>,
+        /// Where the reports go; created if needed.
+        #[arg(long, value_name = "DIR", default_value = "grades")]
+        out: PathBuf,
+        /// What to print at the end: the summary table, or the run's record as JSON.
+        #[arg(long, value_enum, default_value_t = ClassFormat::Text)]
+        format: ClassFormat,
+        /// Grade every submission again, even those unchanged since the last run.
+        #[arg(long)]
+        force: bool,
+        /// Grade only share K of N (say `2/4`), to split a class across machines: the
+        /// submissions, sorted by name, are dealt out in turn. Combine the shards' OUT
+        /// folders with `cargo grade merge`.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<Shard>,
+    },
+    /// For instructors: combine the OUT folders of the shards of a class into one.
+    ///
+    /// OUT gets the same files a single `cargo grade class` run over the whole class
+    /// writes, and the summary table is printed. The runs must have graded the same stage with the same grader and catalogue. A
+    /// submission found in two folders is reported, and the first folder's result kept.
+    Merge {
+        /// Where the combined reports go; created if needed.
+        out: PathBuf,
+        /// The OUT folders of the runs to combine.
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// What to print at the end: the summary table, or the merged record as JSON.
+        #[arg(long, value_enum, default_value_t = ClassFormat::Text)]
+        format: ClassFormat,
     },
     /// Commands for the people who maintain the course.
     Dev {

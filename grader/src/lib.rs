@@ -11,12 +11,16 @@
 //! - [`commands`], [`progress`], [`dev`], [`book`]: what the command line offers.
 //! - [`watch`]: `cargo grade watch`, grading again on every save (file events and keys
 //!   on threads of their own, feeding one loop that owns the grading and the screen).
+//! - [`class`]: `cargo grade class` and `merge`, for instructors: a whole class graded a
+//!   few submissions at a time, into a summary table and reports for people, spreadsheets,
+//!   CI and GitHub Classroom.
 //! - [`reset`]: `cargo grade reset`, a stage's starter restored from the course's git
 //!   history, the learner's version kept in `.backup/`.
 
 pub mod book;
 pub mod catalogue;
 pub mod checks;
+pub mod class;
 pub mod cli;
 pub mod commands;
 pub mod compile;

@@ -35,6 +35,27 @@ fn main() -> ExitCode {
             Some(Command::Watch { stage, manual }) => watch::run(stage.as_deref(), manual).await,
             Some(Command::Reset { stage, yes, from }) => reset::run(&stage, yes, from.as_deref()),
             Some(Command::Hint { stage }) => commands::hint(stage.as_deref()).await,
+            Some(Command::Class {
+                submissions,
+                stage,
+                jobs,
+                out,
+                format,
+                force,
+                shard,
+            }) => {
+                let options = grader::class::Options {
+                    submissions,
+                    stage,
+                    jobs: jobs.map(usize::from),
+                    out,
+                    format,
+                    force,
+                    shard,
+                };
+                grader::class::run(options).await
+            }
+            Some(Command::Merge { out, dirs, format }) => grader::class::merge(out, dirs, format),
             Some(Command::Dev {
                 command: DevCommand::Check { jobs },
             }) => grader::dev::check(jobs).await,

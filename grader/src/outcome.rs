@@ -5,11 +5,12 @@
 //! structured (what was sent, what came back, what was expected, what the server
 //! printed) is what lets each format show it in its own way.
 
-use serde::Serialize;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::catalogue::{Hint, Stage};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     Pass,
@@ -19,6 +20,8 @@ pub enum Status {
 }
 
 /// The result of one hint, with what a learner needs to understand a failure.
+///
+/// It also reads back from its JSON (`cargo grade class` keeps reports to reuse them).
 #[derive(Debug, Clone, Serialize)]
 pub struct HintOutcome {
     pub id: String,
@@ -34,11 +37,47 @@ pub struct HintOutcome {
     pub evidence: Evidence,
 }
 
+/// A [`HintOutcome`] as read back, before its kind becomes the `&'static str` that
+/// [`Check::kind`](crate::catalogue::Check::kind) gives.
+#[derive(Deserialize)]
+struct StoredHint {
+    id: String,
+    kind: String,
+    text: String,
+    help: String,
+    points: u32,
+    status: Status,
+    reason: Option<String>,
+    #[serde(default)]
+    evidence: Evidence,
+}
+
+// By hand: a derive would tie `'de` to the `'static` of `kind`.
+impl<'de> Deserialize<'de> for HintOutcome {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<HintOutcome, D::Error> {
+        let stored = StoredHint::deserialize(deserializer)?;
+        let kind = ["dependency", "pattern", "live"]
+            .into_iter()
+            .find(|known| *known == stored.kind)
+            .ok_or_else(|| D::Error::custom(format!("unknown hint kind `{}`", stored.kind)))?;
+        Ok(HintOutcome {
+            id: stored.id,
+            kind,
+            text: stored.text,
+            help: stored.help,
+            points: stored.points,
+            status: stored.status,
+            reason: stored.reason,
+            evidence: stored.evidence,
+        })
+    }
+}
+
 /// What the grader saw while checking a hint.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Evidence {
     /// The conversation with the server, in order, already bounded.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transcript: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
@@ -54,7 +93,7 @@ impl Evidence {
 }
 
 /// The end of what a server printed, bounded, with how much there was in all.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OutputTail {
     pub lines: Vec<String>,
     pub total_lines: u64,
@@ -85,17 +124,17 @@ impl HintOutcome {
 }
 
 /// How the build went. `errors` holds the compiler's own first messages.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BuildOutcome {
     pub ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub errors: String,
 }
 
 /// Everything known after grading one stage checkout.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StageReport {
     pub stage: String,
     pub title: String,
