@@ -75,7 +75,17 @@ fn line(fields: &[String]) -> String {
 }
 
 /// A field, quoted when it holds a comma, a quote or a line break.
+///
+/// Submission names are folder names a learner chose, and a spreadsheet runs a cell
+/// that starts with `=`, `+`, `-` or `@` as a formula (`=HYPERLINK(…)` in a grade
+/// sheet). Such a field gets a leading `'`, which spreadsheets show as text. No field
+/// the grader writes itself (ids, statuses, points) starts with one of them.
 fn field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -90,5 +100,16 @@ mod tests {
         assert_eq!(super::field("ada"), "ada");
         assert_eq!(super::field("a,b"), "\"a,b\"");
         assert_eq!(super::field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn a_name_that_a_spreadsheet_would_run_stays_text() {
+        assert_eq!(super::field("=1+1"), "'=1+1");
+        assert_eq!(super::field("@sum"), "'@sum");
+        assert_eq!(
+            super::field("=HYPERLINK(\"x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\""
+        );
+        assert_eq!(super::field("8"), "8");
     }
 }
