@@ -69,18 +69,21 @@ pub fn normalize(text: &str, root: &std::path::Path) -> String {
                 r"((?:Set-Cookie|Cookie): [^=;\s]+)=[^;\s)…]+",
                 "$1=[COOKIE]",
             ),
+            // Engine.IO and Socket.IO session ids, plain and inside JSON strings; before
+            // the name rules, which could take a piece of a random id for a name.
+            (r#""sid":"[^"]*""#, r#""sid":"[SID]""#),
+            (r#"\\"sid\\":\\"[^"\\]*\\""#, r#"\"sid\":\"[SID]\""#),
+            (r"sid=[\w-]+", "sid=[SID]"),
+            // Display names made from a socket id when a client gives none. Before the
+            // rule below, which would take `guest-q-55` (from an id starting `q-55`) for
+            // a random name.
+            (r"guest-[\w-]{4}", "guest-[ID]"),
             // Random display names (`quiet-otter-42`), and the size of answers that hold one.
             (r"\b[a-z]+-[a-z]+-\d{2}\b", "[NAME]"),
             (
                 r"(application/json|text/plain; charset=utf-8), \d{1,2} bytes",
                 "$1, [N] bytes",
             ),
-            // Engine.IO and Socket.IO session ids, plain and inside JSON strings.
-            (r#""sid":"[^"]*""#, r#""sid":"[SID]""#),
-            (r#"\\"sid\\":\\"[^"\\]*\\""#, r#"\"sid\":\"[SID]\""#),
-            (r"sid=[\w-]+", "sid=[SID]"),
-            // Display names made from a socket id when a client gives none.
-            (r"guest-[\w-]{4}", "guest-[ID]"),
             (r#""elapsed_ms": \d+"#, r#""elapsed_ms": "[ELAPSED]""#),
             (r#"time="[\d.]+""#, r#"time="[ELAPSED]""#),
             (r"duration_ms: [\d.]+", "duration_ms: [ELAPSED]"),
@@ -137,6 +140,18 @@ mod tests {
         assert_eq!(
             normalize(packets, root),
             r#"ada ← 0{"sid":"[SID]"} GET /?EIO=4&sid=[SID] "ada ← 40{\"sid\":\"[SID]\"}""#
+        );
+    }
+
+    #[test]
+    fn random_ids_are_not_taken_for_names() {
+        let root = std::path::Path::new("/work/course");
+        // A socket id starting `q-55` makes the guest name `guest-q-55`, which looks
+        // like `quiet-otter-42`; a session id may hold such a piece too.
+        let text = r#"{"name":"guest-q-55","count":1} {"sid":"Zq-ab-12-xyzxyzx"} sid=Q-ab-cd-12-xy {"name":"quiet-otter-42"}"#;
+        assert_eq!(
+            normalize(text, root),
+            r#"{"name":"guest-[ID]","count":1} {"sid":"[SID]"} sid=[SID] {"name":"[NAME]"}"#
         );
     }
 }
