@@ -2,7 +2,8 @@
 //!
 //! - [`catalogue`]: the stages and their hints, read from `grader/catalogue.toml`.
 //! - [`checks`]: hints answered by reading the crate (its manifest, its sources).
-//! - [`compile`]: building the crate, in place or in a scratch copy.
+//! - [`compile`]: building the crate, in place or in a scratch copy ([`fsops`]: copying,
+//!   hashing and locking, shared with `class`).
 //! - [`server`] and [`process`]: running the learner's server, bounded, and stopping
 //!   everything it started.
 //! - [`probe`]: the live checks, built from reusable client steps.
@@ -26,6 +27,7 @@ pub mod commands;
 pub mod compile;
 pub mod course;
 pub mod dev;
+pub mod fsops;
 pub mod grade;
 pub mod outcome;
 pub mod probe;

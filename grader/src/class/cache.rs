@@ -20,38 +20,8 @@ use anyhow::{Context, Result};
 use super::Graded;
 use crate::catalogue::Stage;
 use crate::course::Course;
+use crate::fsops::{Fnv, fnv_hex, skipped_dir};
 use crate::outcome::StageReport;
-
-/// FNV-1a, 64 bits, with length-prefixed fields so that no two inputs run together.
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Fnv {
-        Fnv(0xcbf29ce484222325)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100000001b3);
-        }
-    }
-
-    fn field(&mut self, bytes: &[u8]) {
-        self.write(&(bytes.len() as u64).to_le_bytes());
-        self.write(bytes);
-    }
-
-    fn hex(&self) -> String {
-        format!("{:016x}", self.0)
-    }
-}
-
-/// The FNV-1a hash of `bytes`, in hex.
-pub fn fnv_hex(bytes: &[u8]) -> String {
-    let mut hash = Fnv::new();
-    hash.write(bytes);
-    hash.hex()
-}
 
 /// The grader's version and a hash of the running binary, computed once per run.
 pub async fn grader_build() -> String {
@@ -73,7 +43,7 @@ pub async fn grader_build() -> String {
 /// It hashes the entry's `Debug` text, which shows every field. Another build of the
 /// grader might print it differently; that only makes its first run grade everything.
 pub fn stage_fingerprint(stage: &Stage) -> String {
-    let mut hash = Fnv::new();
+    let mut hash = Fnv::default();
     hash.field(format!("{stage:?}").as_bytes());
     hash.hex()
 }
@@ -85,7 +55,7 @@ pub fn content_hash(
     crate_dir: &Path,
     grader_build: &str,
 ) -> std::io::Result<String> {
-    let mut hash = Fnv::new();
+    let mut hash = Fnv::default();
     hash.field(grader_build.as_bytes());
     hash.field(stage_fingerprint(stage).as_bytes());
     for shared in ["Cargo.toml", "Cargo.lock"] {
@@ -101,8 +71,8 @@ pub fn content_hash(
     Ok(hash.hex())
 }
 
-/// Every file under `dir` as (relative path with `/`, full path), leaving out `target/`,
-/// hidden folders and symlinks.
+/// Every file under `dir` as (relative path with `/`, full path), leaving out what
+/// [`copy_crate`](crate::fsops::copy_crate) leaves out: what is hashed is what is built.
 fn list_files(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -110,7 +80,7 @@ fn list_files(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> std::i
         let path = format!("{rel}{name}");
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            if name != "target" && !name.starts_with('.') {
+            if !skipped_dir(&name) {
                 list_files(&entry.path(), &format!("{path}/"), out)?;
             }
         } else if kind.is_file() {

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::cache::fnv_hex;
 use crate::course::Course;
+use crate::fsops::{copy_crate, fnv_hex, lock_file};
 
 /// A private copy of a crate, locked for as long as it is held.
 pub struct Staged {
@@ -30,21 +30,13 @@ pub async fn stage(course: &Course, dir: &Path) -> Result<Staged> {
         .join("grader/class")
         .join(fnv_hex(dir.to_string_lossy().as_bytes()));
     let copy = home.join("crate");
+    let lock = lock_file(home.join("lock")).await?;
     tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&home)
-            .with_context(|| format!("Failed to create {}", home.display()))?;
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(home.join("lock"))
-            .and_then(|file| file.lock().map(|()| file))
-            .context("Failed to lock the copy of a course crate")?;
         if copy.exists() {
             std::fs::remove_dir_all(&copy)
                 .with_context(|| format!("Failed to clear {}", copy.display()))?;
         }
-        copy_tree(&dir, &copy).with_context(|| format!("Failed to copy {}", dir.display()))?;
+        copy_crate(&dir, &copy).with_context(|| format!("Failed to copy {}", dir.display()))?;
         Ok(Staged {
             dir: copy,
             _lock: lock,
@@ -52,22 +44,4 @@ pub async fn stage(course: &Course, dir: &Path) -> Result<Staged> {
     })
     .await
     .context("The copy of a course crate was interrupted")?
-}
-
-/// Copies a crate's files, leaving out `target/`, hidden folders and symlinks.
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            if name != "target" && !name.to_string_lossy().starts_with('.') {
-                copy_tree(&entry.path(), &to.join(&name))?;
-            }
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), to.join(&name))?;
-        }
-    }
-    Ok(())
 }

@@ -19,7 +19,6 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::cookies::Jar;
 use super::engineio::Transport;
 use super::session::{Visitor, expect_ok};
 use super::socketio::{Answer, Options, SioClient};
@@ -85,10 +84,13 @@ async fn visit(ctx: &Ctx, who: &str) -> Step<Visit> {
     let (reply, set) = visitor.get(ctx, "/").await?;
     expect_ok(&reply, "/")?;
     let name = visitor.name(ctx).await?;
-    let first = set.iter().find(|c| !c.is_removal()).map(|c| c.name.clone());
-    let cookie = first
-        .as_deref()
-        .or_else(|| first_name(&visitor.jar))
+    // The session cookie: the first the page set, or else the first `/me` set.
+    let set_by_page = set
+        .iter()
+        .find(|c| !c.is_removal())
+        .map(|c| c.name.as_str());
+    let cookie = set_by_page
+        .or_else(|| visitor.jar.names().next())
         .and_then(|n| visitor.jar.get(n).map(|v| (n.to_string(), v.to_string())));
     let Some(cookie) = cookie else {
         return Err(Failure::new(format!(
@@ -102,10 +104,6 @@ async fn visit(ctx: &Ctx, who: &str) -> Step<Visit> {
         cookie,
         name,
     })
-}
-
-fn first_name(jar: &Jar) -> Option<&str> {
-    jar.names().next()
 }
 
 /// One handshake and CONNECT as `who`, with exactly this `Cookie` header (or none).
