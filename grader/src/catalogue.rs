@@ -39,6 +39,10 @@ pub struct Stage {
     /// How long a live hint waits for the server to listen, in milliseconds.
     #[serde(default = "default_listen_timeout_ms")]
     pub listen_timeout_ms: u64,
+    /// The stage keeps data in MongoDB: every live hint's server gets a `MONGO_URI` of
+    /// its own database, which the hint's probe may read too.
+    #[serde(default)]
+    pub database: bool,
     pub hints: Vec<Hint>,
 }
 

@@ -13,7 +13,8 @@ use tokio::sync::Mutex;
 
 use crate::catalogue::{Check, Hint, Stage};
 use crate::checks::{manifest, pattern};
-use crate::compile::{self, Built};
+use crate::compile;
+use crate::database::{self, Mongo};
 use crate::course::Course;
 use crate::outcome::{BuildOutcome, Evidence, HintOutcome, StageReport, Status};
 use crate::probe::{self, Ctx};
@@ -68,6 +69,19 @@ pub async fn grade(
         },
     };
 
+    // Stages that keep data in MongoDB: the run's database server, started once.
+    let needs_db = stage.database
+        && built.is_some()
+        && stage
+            .hints
+            .iter()
+            .any(|h| matches!(h.check, Check::Live { .. }));
+    let mongo = if needs_db {
+        Some(database::shared(&course.root, progress).await?)
+    } else {
+        None
+    };
+
     // Live probes, each against a fresh server.
     let mut start_failed: Option<(usize, String)> = None;
     for (i, hint) in stage.hints.iter().enumerate() {
@@ -95,14 +109,19 @@ pub async fn grade(
             ),
             (Some(built), None) => {
                 let listen = Duration::from_millis(stage.listen_timeout_ms);
+                let launch = Launch {
+                    exe: built.exe.clone(),
+                    dir: prepared.crate_dir.clone(),
+                    env: Vec::new(),
+                    listen_timeout: listen,
+                };
                 match run_live(
                     hint,
                     probe,
                     params,
                     Duration::from_millis(*timeout_ms),
-                    built,
-                    &prepared.crate_dir,
-                    listen,
+                    launch,
+                    mongo,
                 )
                 .await
                 {
@@ -131,16 +150,55 @@ enum Live {
     DidNotStart(HintOutcome),
 }
 
+/// How to start the server under test, again and again.
+#[derive(Clone)]
+struct Launch {
+    exe: PathBuf,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    listen_timeout: Duration,
+}
+
+impl Launch {
+    async fn start(&self, port: Option<u16>) -> Result<Server, crate::server::StartFailure> {
+        Server::start(&self.exe, &self.dir, port, &self.env, self.listen_timeout).await
+    }
+}
+
+/// One live hint: a fresh server (with a fresh database when the stage has one), the
+/// probe, the verdict with the server's output; then the server stops and the database
+/// goes.
 async fn run_live(
     hint: &Hint,
     probe: &str,
     params: &toml::Table,
     timeout: Duration,
-    built: &Built,
-    dir: &Path,
-    listen_timeout: Duration,
+    mut launch: Launch,
+    mongo: Option<&Mongo>,
 ) -> Live {
-    let server = match Server::start(&built.exe, dir, listen_timeout).await {
+    let db_name = mongo.map(|m| m.fresh_name());
+    if let (Some(mongo), Some(name)) = (mongo, &db_name) {
+        launch
+            .env
+            .push((database::MONGO_URI_VAR.to_string(), mongo.uri_for(name)));
+    }
+    let live = run_server_probe(hint, probe, params, timeout, launch, mongo, db_name.as_deref()).await;
+    if let (Some(mongo), Some(name)) = (mongo, &db_name) {
+        mongo.drop_database(name).await;
+    }
+    live
+}
+
+async fn run_server_probe(
+    hint: &Hint,
+    probe: &str,
+    params: &toml::Table,
+    timeout: Duration,
+    launch: Launch,
+    mongo: Option<&Mongo>,
+    db_name: Option<&str>,
+) -> Live {
+    let server = match launch.start(None).await {
         Ok(server) => server,
         Err(failure) => {
             let evidence = Evidence {
@@ -158,13 +216,10 @@ async fn run_live(
     let port = server.port;
     // The server sits in a slot that a probe's restart can empty and fill again.
     let slot = Arc::new(Mutex::new(Some(server)));
-    let ctx = Ctx::new(port).with_restarter(restarter(
-        slot.clone(),
-        built.exe.clone(),
-        dir.to_path_buf(),
-        port,
-        listen_timeout,
-    ));
+    let mut ctx = Ctx::new(port).with_restarter(restarter(slot.clone(), launch, port));
+    if let (Some(mongo), Some(name)) = (mongo, db_name) {
+        ctx.db = Some(mongo.database(name));
+    }
     let result = match tokio::time::timeout(timeout, probe::run(probe, params, &ctx)).await {
         Ok(result) => result,
         Err(_) => Err(probe::Failure::new(format!(
@@ -220,21 +275,15 @@ async fn run_live(
 /// A restart for probes: stop the server in `slot`, start the same program on the same
 /// port. A server that does not come back leaves the slot empty, with its output in the
 /// error.
-fn restarter(
-    slot: Arc<Mutex<Option<Server>>>,
-    exe: PathBuf,
-    dir: PathBuf,
-    port: u16,
-    listen_timeout: Duration,
-) -> probe::Restarter {
+fn restarter(slot: Arc<Mutex<Option<Server>>>, launch: Launch, port: u16) -> probe::Restarter {
     Box::new(move || {
-        let (slot, exe, dir) = (slot.clone(), exe.clone(), dir.clone());
+        let (slot, launch) = (slot.clone(), launch.clone());
         Box::pin(async move {
             let mut slot = slot.lock().await;
             if let Some(old) = slot.take() {
                 old.stop().await;
             }
-            match Server::start_on(&exe, &dir, port, listen_timeout).await {
+            match launch.start(Some(port)).await {
                 Ok(server) => {
                     *slot = Some(server);
                     Ok(())

@@ -6,6 +6,8 @@
 //!   hashing and locking, shared with `class`).
 //! - [`server`] and [`process`]: running the learner's server, bounded, and stopping
 //!   everything it started.
+//! - [`database`]: the MongoDB of stages 09–13 (the course's stand-in, started on
+//!   first use, or `MONGO_URI`), a fresh database per graded server.
 //! - [`probe`]: the live checks, built from reusable client steps.
 //! - [`grade`]: one stage checkout through all of the above, into an [`outcome`].
 //! - [`report`]: the outcome for people (a hint list) and machines (JSON, JUnit, TAP).
@@ -26,6 +28,7 @@ pub mod cli;
 pub mod commands;
 pub mod compile;
 pub mod course;
+pub mod database;
 pub mod dev;
 pub mod fsops;
 pub mod grade;

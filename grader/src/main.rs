@@ -64,6 +64,7 @@ fn main() -> ExitCode {
                 .map(|()| ExitCode::SUCCESS),
         }
     });
+    grader::database::stop();
     process::kill_all();
     match result {
         Ok(code) => code,

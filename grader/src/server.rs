@@ -39,6 +39,12 @@ pub const SESSION_SECRET_VAR: &str = "SESSION_SECRET";
 pub const SESSION_SECRET: &str =
     "the-grader-signs-cookies-with-this-key-so-they-survive-a-restart-of-the-server-0123456789";
 
+/// The environment variable stage 11's servers read their token-signing key from, and
+/// the key every graded server gets: fixed for the same reason as `SESSION_SECRET`, and
+/// known to the probes, which sign tokens of their own with it (an expired one, say).
+pub const JWT_SECRET_VAR: &str = "JWT_SECRET";
+pub const JWT_SECRET: &str = "the-grader-signs-tokens-with-this-key-too-0123456789abcdef";
+
 pub struct Server {
     child: tokio::process::Child,
     group: Group,
@@ -55,32 +61,30 @@ pub struct StartFailure {
 }
 
 impl Server {
-    /// Starts `exe` in `dir` on a free port and waits until it listens.
+    /// Starts `exe` in `dir` with `PORT=port` (a free port when `None`), the grader's
+    /// `SESSION_SECRET` and `env`, and waits until it listens. Probes that restart a
+    /// server use the same port again, so the cookies and URLs they hold still point at
+    /// it.
     pub async fn start(
         exe: &Path,
         dir: &Path,
+        port: Option<u16>,
+        env: &[(String, String)],
         listen_timeout: Duration,
     ) -> Result<Server, StartFailure> {
-        let port = free_port().map_err(|e| StartFailure {
-            reason: format!("The grader could not find a free port: {e}"),
-            output: OutputTail::default(),
-        })?;
-        Server::start_on(exe, dir, port, listen_timeout).await
-    }
-
-    /// Starts `exe` in `dir` with `PORT=port` (and the grader's `SESSION_SECRET`) and
-    /// waits until it listens. Probes that restart a server use the same port again, so
-    /// the cookies and URLs they hold still point at it.
-    pub async fn start_on(
-        exe: &Path,
-        dir: &Path,
-        port: u16,
-        listen_timeout: Duration,
-    ) -> Result<Server, StartFailure> {
+        let port = match port {
+            Some(port) => port,
+            None => free_port().map_err(|e| StartFailure {
+                reason: format!("The grader could not find a free port: {e}"),
+                output: OutputTail::default(),
+            })?,
+        };
         let mut cmd = tokio::process::Command::new(exe);
         cmd.current_dir(dir)
             .env("PORT", port.to_string())
             .env(SESSION_SECRET_VAR, SESSION_SECRET)
+            .env(JWT_SECRET_VAR, JWT_SECRET)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

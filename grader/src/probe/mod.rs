@@ -10,15 +10,18 @@
 //! To add a probe: write it in the module of its protocol, then add it to
 //! [`validate`] and [`run`] below.
 
+pub mod accounts;
 pub mod auth;
 pub mod chat;
 pub mod cookies;
 pub mod engineio;
 pub mod http;
+pub mod jwt;
 pub mod lines;
 pub mod session;
 pub mod sio;
 pub mod socketio;
+pub mod store;
 pub mod tcp;
 pub mod web;
 
@@ -62,6 +65,9 @@ pub struct Ctx {
     /// Connections a probe let go of without closing them, kept open until the hint's
     /// verdict (and the server's output) is taken.
     pub parked: Parked,
+    /// The server's own MongoDB database, for stages that have one: probes read what the
+    /// server stored, and change it (an expiry moved into the past, say).
+    pub db: Option<mongodb::Database>,
     restarter: Option<Restarter>,
 }
 
@@ -76,6 +82,7 @@ impl Ctx {
             port,
             transcript: Transcript::default(),
             parked: Parked::default(),
+            db: None,
             restarter: None,
         }
     }
@@ -84,6 +91,16 @@ impl Ctx {
     pub fn with_restarter(mut self, restarter: Restarter) -> Ctx {
         self.restarter = Some(restarter);
         self
+    }
+
+    /// The server's own database, for probes of stages that keep data in MongoDB.
+    pub fn database(&self) -> Step<&mongodb::Database> {
+        self.db.as_ref().ok_or_else(|| {
+            Failure::new(
+                "This probe reads the server's MongoDB database, and the grader gave it none \
+                 (the stage needs `database = true` in grader/catalogue.toml).",
+            )
+        })
     }
 
     /// Stops the server and starts it again on the same port: what the server keeps
@@ -152,7 +169,13 @@ pub fn validate(name: &str, params: &toml::Table) -> Result<()> {
         "session-name" => parse::<session::NameParams>(params).map(drop),
         "auth-refuses" => parse::<auth::RefusesParams>(params).map(drop),
         "auth-accepts" | "auth-chat-name" => parse::<auth::NoParams>(params).map(drop),
-        other => bail!("There is no probe named `{other}` (see grader/src/probe/mod.rs)"),
+        // Stages 09–11 each keep their probes' names in their own module.
+        other => store::validate(other, params)
+            .or_else(|| accounts::validate(other, params))
+            .or_else(|| jwt::validate(other, params))
+            .unwrap_or_else(|| {
+                bail!("There is no probe named `{other}` (see grader/src/probe/mod.rs)")
+            }),
     }
 }
 
@@ -178,11 +201,27 @@ pub async fn run(name: &str, params: &toml::Table, ctx: &Ctx) -> Step<()> {
         "auth-refuses" => auth::refuses(ctx, parse(params).map_err(params_error)?).await,
         "auth-accepts" => auth::accepts(ctx, parse(params).map_err(params_error)?).await,
         "auth-chat-name" => auth::chat_name(ctx, parse(params).map_err(params_error)?).await,
-        other => Err(Failure::new(format!("There is no probe named `{other}`."))),
+        other => {
+            if let Some(result) = store::run(other, params, ctx).await {
+                return result;
+            }
+            if let Some(result) = accounts::run(other, params, ctx).await {
+                return result;
+            }
+            if let Some(result) = jwt::run(other, params, ctx).await {
+                return result;
+            }
+            Err(Failure::new(format!("There is no probe named `{other}`.")))
+        }
     }
 }
 
-fn parse<P: DeserializeOwned>(params: &toml::Table) -> Result<P> {
+/// Turns a bad `params` table into the failure every probe reports for it.
+pub fn params_error(name: &str) -> impl Fn(anyhow::Error) -> Failure + '_ {
+    move |e| Failure::new(format!("Bad parameters for probe `{name}`: {e:#}"))
+}
+
+pub fn parse<P: DeserializeOwned>(params: &toml::Table) -> Result<P> {
     Ok(toml::Value::Table(params.clone()).try_into()?)
 }
 
