@@ -68,6 +68,14 @@ pub enum Command {
         /// Stage id, number or prefix; defaults to your current stage.
         stage: Option<String>,
     },
+    /// Run the course's MongoDB stand-in in the foreground, for running the servers of
+    /// stages 09-13 by hand (`cargo run`). Installs it first if needed; Ctrl-C stops it.
+    /// (Grading needs none of this: the grader starts its own.)
+    Mongo {
+        /// The port to listen on (the servers' default `MONGO_URI` uses 27017).
+        #[arg(long, default_value_t = 27017)]
+        port: u16,
+    },
     /// For instructors: grade every submission of a class, a few at a time.
     ///
     /// Prints a table of who passed which hint, and writes to OUT a report per submission

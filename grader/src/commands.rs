@@ -289,3 +289,11 @@ pub async fn hint(query: Option<&str>) -> Result<ExitCode> {
     println!("\nThe chapter explains the idea: book/src/{}.md", stage.id);
     Ok(ExitCode::from(1))
 }
+
+/// `cargo grade mongo`: the stand-in in the foreground, until Ctrl-C.
+pub async fn mongo(port: u16) -> Result<ExitCode> {
+    let (course, _) = load()?;
+    let progress = |line: &str| eprintln!("{line}");
+    crate::database::foreground(&course.root, port, &progress).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -37,24 +37,28 @@ pub struct Mongo {
     /// `mongodb://host:port/` with a `{db}` where a database name goes.
     template: UriTemplate,
     client: mongodb::Client,
+    /// The stand-in, when this `Mongo` started one: killed when dropped or stopped.
+    stand_in: Mutex<Option<StandIn>>,
     /// Says where the database came from, for reports and errors.
     pub origin: String,
 }
 
 static SHARED: OnceCell<Mongo> = OnceCell::const_new();
-/// The stand-in, when the grader started it: its process (group) and scratch folder.
-static STAND_IN: Mutex<Option<StandIn>> = Mutex::new(None);
 
+/// The stand-in's process (group) and scratch folder.
 struct StandIn {
     _child: tokio::process::Child,
     _group: Group,
     _scratch: tempdir::Scratch,
 }
 
-/// Stops the stand-in, if this run started one, and removes its files. `main` calls it
-/// on the way out; Ctrl-C kills it with every other child group.
+/// Stops the run's stand-in, if it started one, and removes its files. `main` calls it
+/// on the way out (a static is never dropped); Ctrl-C kills it with every other child
+/// group.
 pub fn stop() {
-    drop(STAND_IN.lock().unwrap_or_else(|e| e.into_inner()).take());
+    if let Some(mongo) = SHARED.get() {
+        mongo.stop_stand_in();
+    }
 }
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
@@ -62,16 +66,29 @@ static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 /// installed; `progress` hears about an install or a start.
 pub async fn shared(root: &Path, progress: &(dyn Fn(&str) + Sync)) -> Result<&'static Mongo> {
     SHARED
-        .get_or_try_init(|| async {
-            match std::env::var(MONGO_URI_VAR) {
-                Ok(uri) if !uri.trim().is_empty() => Mongo::external(uri.trim()).await,
-                _ => Mongo::stand_in(root, progress).await,
-            }
-        })
+        .get_or_try_init(|| Mongo::start(root, progress))
         .await
 }
 
 impl Mongo {
+    /// A MongoDB of its own for the caller (tests): `MONGO_URI`'s, or a stand-in that
+    /// stops when the returned value is dropped.
+    pub async fn start(root: &Path, progress: &(dyn Fn(&str) + Sync)) -> Result<Mongo> {
+        match std::env::var(MONGO_URI_VAR) {
+            Ok(uri) if !uri.trim().is_empty() => Mongo::external(uri.trim()).await,
+            _ => Mongo::stand_in(root, progress).await,
+        }
+    }
+
+    fn stop_stand_in(&self) {
+        drop(
+            self.stand_in
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
+    }
+
     async fn external(uri: &str) -> Result<Mongo> {
         let template = UriTemplate::parse(uri)?;
         let client = connect(&template.with_db("admin"))
@@ -80,14 +97,23 @@ impl Mongo {
         Ok(Mongo {
             template,
             client,
+            stand_in: Mutex::new(None),
             origin: format!("the MongoDB at {MONGO_URI_VAR}"),
         })
     }
 
     async fn stand_in(root: &Path, progress: &(dyn Fn(&str) + Sync)) -> Result<Mongo> {
+        let port = free_port().context("finding a free port for the MongoDB stand-in")?;
+        Mongo::stand_in_on(root, port, progress).await
+    }
+
+    async fn stand_in_on(
+        root: &Path,
+        port: u16,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<Mongo> {
         let exe = install(root, progress).await?;
         let scratch = tempdir::Scratch::new()?;
-        let port = free_port().context("finding a free port for the MongoDB stand-in")?;
         let mut cmd = tokio::process::Command::new(&exe);
         cmd.args(["--db", "memory", "--host", "127.0.0.1", "-p"])
             .arg(port.to_string())
@@ -125,16 +151,18 @@ impl Mongo {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        *STAND_IN.lock().unwrap_or_else(|e| e.into_inner()) = Some(StandIn {
+        let stand_in = Mutex::new(Some(StandIn {
             _child: child,
             _group: group,
             _scratch: scratch,
-        });
+        }));
         let template = UriTemplate::parse(&format!("mongodb://127.0.0.1:{port}/"))?;
+        // On an error here, `stand_in` is dropped and the server killed with it.
         let client = connect(&template.with_db("admin")).await?;
         Ok(Mongo {
             template,
             client,
+            stand_in,
             origin: format!("the course's MongoDB stand-in (nx-27017) on 127.0.0.1:{port}"),
         })
     }
@@ -160,6 +188,26 @@ impl Mongo {
     pub async fn drop_database(&self, name: &str) {
         let _ = tokio::time::timeout(PING_TIMEOUT, self.client.database(name).drop()).await;
     }
+}
+
+/// `cargo grade mongo`: the stand-in on `port` until Ctrl-C (which kills it with every
+/// other child group, in `process::exit_on_interrupt`).
+pub async fn foreground(root: &Path, port: u16, progress: &(dyn Fn(&str) + Sync)) -> Result<()> {
+    if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+        bail!(
+            "127.0.0.1:{port} is taken: a MongoDB may be running there already (then use it \
+             as it is), or choose another port with --port"
+        );
+    }
+    let mongo = Mongo::stand_in_on(root, port, progress).await?;
+    println!("MongoDB stand-in (nx-27017, in memory) listening on 127.0.0.1:{port}");
+    println!(
+        "Servers find it at their default MONGO_URI, mongodb://127.0.0.1:{port}/chat. \
+         Press Ctrl-C to stop it (its data goes with it)."
+    );
+    drop(mongo);
+    std::future::pending::<()>().await;
+    Ok(())
 }
 
 async fn connect(uri: &str) -> Result<mongodb::Client> {
@@ -270,7 +318,10 @@ mod tempdir {
 
     impl Scratch {
         pub fn new() -> std::io::Result<Scratch> {
-            let dir = std::env::temp_dir().join(format!("grader-mongo-{}", std::process::id()));
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("grader-mongo-{}-{n}", std::process::id()));
             std::fs::create_dir_all(&dir)?;
             Ok(Scratch(dir))
         }
@@ -297,7 +348,10 @@ mod tests {
         let slash = UriTemplate::parse("mongodb://h:1/?retryWrites=false").unwrap();
         assert_eq!(slash.with_db("x"), "mongodb://h:1/x?retryWrites=false");
         let named = UriTemplate::parse("mongodb://u:p@h:1/course?tls=true").unwrap();
-        assert_eq!(named.with_db("x"), "mongodb://u:p@h:1/x?tls=true&authSource=course");
+        assert_eq!(
+            named.with_db("x"),
+            "mongodb://u:p@h:1/x?tls=true&authSource=course"
+        );
         assert!(UriTemplate::parse("localhost:27017").is_err());
     }
 }

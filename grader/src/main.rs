@@ -35,6 +35,7 @@ fn main() -> ExitCode {
             Some(Command::Watch { stage, manual }) => watch::run(stage.as_deref(), manual).await,
             Some(Command::Reset { stage, yes, from }) => reset::run(&stage, yes, from.as_deref()),
             Some(Command::Hint { stage }) => commands::hint(stage.as_deref()).await,
+            Some(Command::Mongo { port }) => commands::mongo(port).await,
             Some(Command::Class {
                 submissions,
                 stage,

@@ -218,7 +218,7 @@ async fn run_case(case: &Case) {
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", shots.display()));
 
     let what = format!("{} ({}) with `{}`", case.name, case.package, case.scenario);
-    let server = Server::start(&built.exe, &prepared.crate_dir, LISTEN_LIMIT)
+    let server = Server::start(&built.exe, &prepared.crate_dir, None, &[], LISTEN_LIMIT)
         .await
         .unwrap_or_else(|f| {
             panic!(

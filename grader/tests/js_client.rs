@@ -1,4 +1,4 @@
-//! Every Socket.IO stage's reference solution (03 to 08), driven by the JavaScript
+//! Every Socket.IO stage's reference solution (03 on), driven by the JavaScript
 //! `socket.io-client` (run by Node, from `grader/tests/js/`) over long-polling, over
 //! WebSocket and over an upgrade from one to the other. The script checks what the grader's live hints check,
 //! so a disagreement between the grader's verdict and this client's is a bug in the
@@ -24,6 +24,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::node::{build, check_node_package, js_dir, node, show_tail};
+use common::root;
+use grader::catalogue::Catalogue;
+use grader::database::{self, Mongo};
 use grader::process;
 use grader::server::Server;
 
@@ -33,14 +36,22 @@ const LISTEN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Starts a fresh server, runs `check.mjs STAGE URL MODE` against it, stops the server.
 /// `Ok` holds Node's summary line; `Err` says what failed, with both sides' output.
-async fn run_mode(exe: &Path, dir: &Path, stage: &str, mode: &str) -> Result<String, String> {
-    let server = Server::start(exe, dir, LISTEN_LIMIT).await.map_err(|f| {
-        format!(
-            "{stage} over {mode}: the server did not start: {}\n--- server output ---\n{}",
-            f.reason,
-            show_tail(&f.output)
-        )
-    })?;
+async fn run_mode(
+    exe: &Path,
+    dir: &Path,
+    env: &[(String, String)],
+    stage: &str,
+    mode: &str,
+) -> Result<String, String> {
+    let server = Server::start(exe, dir, None, env, LISTEN_LIMIT)
+        .await
+        .map_err(|f| {
+            format!(
+                "{stage} over {mode}: the server did not start: {}\n--- server output ---\n{}",
+                f.reason,
+                show_tail(&f.output)
+            )
+        })?;
     let url = format!("http://127.0.0.1:{}", server.port);
     let mut cmd = tokio::process::Command::new(node());
     cmd.arg(js_dir().join("check.mjs"))
@@ -91,10 +102,38 @@ async fn check_solution(stage: &str, package: &str) {
     check_node_package("socket.io-client");
     let (prepared, built) = build(stage, &format!("solutions/{stage}"), package).await;
 
+    // From stage 09 on, each server gets a database of its own, as under the grader.
+    let catalogue = Catalogue::load(Some(&root())).expect("the catalogue loads");
+    let needs_db = catalogue
+        .find(stage)
+        .expect("a stage of the catalogue")
+        .database;
+    let mut envs: Vec<Vec<(String, String)>> = vec![Vec::new(); 3];
+    // A MongoDB of this test's own (stopped when `_mongo` goes): tests run on runtimes
+    // of their own, in parallel, and must not share one that another test stops.
+    let mut _mongo = None;
+    if needs_db {
+        let mongo = Mongo::start(&root(), &|_| {})
+            .await
+            .expect("MongoDB (the stand-in, or MONGO_URI) is up");
+        for env in &mut envs {
+            env.push((
+                database::MONGO_URI_VAR.to_string(),
+                mongo.uri_for(&mongo.fresh_name()),
+            ));
+        }
+        _mongo = Some(mongo);
+    }
     let (polling, websocket, upgrade) = tokio::join!(
-        run_mode(&built.exe, &prepared.crate_dir, stage, "polling"),
-        run_mode(&built.exe, &prepared.crate_dir, stage, "websocket"),
-        run_mode(&built.exe, &prepared.crate_dir, stage, "upgrade"),
+        run_mode(&built.exe, &prepared.crate_dir, &envs[0], stage, "polling"),
+        run_mode(
+            &built.exe,
+            &prepared.crate_dir,
+            &envs[1],
+            stage,
+            "websocket"
+        ),
+        run_mode(&built.exe, &prepared.crate_dir, &envs[2], stage, "upgrade"),
     );
     let mut failures = Vec::new();
     for result in [polling, websocket, upgrade] {
@@ -138,4 +177,9 @@ async fn sessions_solution_with_the_js_client() {
 #[tokio::test]
 async fn socket_session_auth_solution_with_the_js_client() {
     check_solution("08-socket-session-auth", "socket-session-auth-solution").await;
+}
+
+#[tokio::test]
+async fn mongo_session_store_solution_with_the_js_client() {
+    check_solution("09-mongo-session-store", "mongo-session-store-solution").await;
 }

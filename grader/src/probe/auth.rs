@@ -59,16 +59,16 @@ enum Attack {
 pub struct NoParams {}
 
 /// A visitor who loaded the page: the session cookie it got and the name `/me` says.
-struct Visit {
-    visitor: Visitor,
+pub(super) struct Visit {
+    pub(super) visitor: Visitor,
     /// The session cookie: the first one the page set.
-    cookie: (String, String),
-    name: String,
+    pub(super) cookie: (String, String),
+    pub(super) name: String,
 }
 
 impl Visit {
     /// The `Cookie` header ada's browser sends.
-    fn header(&self) -> String {
+    pub(super) fn header(&self) -> String {
         self.visitor.jar.header().unwrap_or_default()
     }
 
@@ -79,7 +79,7 @@ impl Visit {
 }
 
 /// `GET /` and `GET /me` as `who`: a session cookie and its display name.
-async fn visit(ctx: &Ctx, who: &str) -> Step<Visit> {
+pub(super) async fn visit(ctx: &Ctx, who: &str) -> Step<Visit> {
     let mut visitor = Visitor::new(who);
     let (reply, set) = visitor.get(ctx, "/").await?;
     expect_ok(&reply, "/")?;
@@ -107,7 +107,7 @@ async fn visit(ctx: &Ctx, who: &str) -> Step<Visit> {
 }
 
 /// One handshake and CONNECT as `who`, with exactly this `Cookie` header (or none).
-async fn attempt(
+pub(super) async fn attempt(
     ctx: &Ctx,
     who: &str,
     cookie: Option<&str>,
@@ -329,7 +329,12 @@ pub async fn accepts(ctx: &Ctx, _p: NoParams) -> Step<()> {
 }
 
 /// Why a real session cookie may have been refused, from what else gets in.
-async fn why_refused(ctx: &Ctx, ada: &Visit, transport: Transport, refusal: &Answer) -> Failure {
+pub(super) async fn why_refused(
+    ctx: &Ctx,
+    ada: &Visit,
+    transport: Transport,
+    refusal: &Answer,
+) -> Failure {
     let said = refusal.describe("/");
     let mut reason = format!(
         "ada's real session cookie, from GET /, was refused {}: {said}.",
@@ -377,7 +382,7 @@ async fn why_refused(ctx: &Ctx, ada: &Visit, transport: Transport, refusal: &Ans
 
 /// The name in the first `user` event a lone client gets after it joined: its own
 /// announcement. `None` when none came.
-async fn own_announcement(client: &mut SioClient) -> Step<Option<String>> {
+pub(super) async fn own_announcement(client: &mut SioClient) -> Step<Option<String>> {
     let Some(args) = client.maybe_event("user", EVENT_WAIT).await? else {
         return Ok(None);
     };
@@ -390,7 +395,7 @@ async fn own_announcement(client: &mut SioClient) -> Step<Option<String>> {
     ))
 }
 
-fn announcement(name: &str) -> String {
+pub(super) fn announcement(name: &str) -> String {
     format!(r#"ada ← 42["user",{{"name":"{name}","count":1,"connected":true}}]"#)
 }
 

@@ -3,7 +3,7 @@
 //
 //   node check.mjs STAGE URL MODE
 //     STAGE  03-socketio-setup | 04-user-count | 05-disconnect | 06-chat-messages
-//            | 07-sessions | 08-socket-session-auth
+//            | 07-sessions | 08-socket-session-auth | 09-mongo-session-store
 //     URL    the server, e.g. http://127.0.0.1:3000 (a fresh server: the counts start at 0)
 //     MODE   polling | websocket | upgrade
 //
@@ -177,6 +177,12 @@ const STAGES = {
     graceSocket.leave();
     await adaSocket.expectNext('user', { name: grace.name, count: 1, connected: false });
     for (const event of ['user', 'chat message']) adaSocket.expectNoMore(event);
+  },
+
+  // The same checks as stage 08: only where the sessions live has changed (the grader's
+  // own probes restart the server and read the database; a client cannot).
+  async '09-mongo-session-store'(args) {
+    await STAGES['08-socket-session-auth'](args);
   },
 };
 

@@ -280,9 +280,17 @@ async fn connect_database() -> Result<mongodb::Database, String> {
         .default_database()
         .unwrap_or_else(|| client.database("chat"));
     db.run_command(doc! { "ping": 1 }).await.map_err(|err| {
+        // When nobody answers, the driver's error describes every server it tried, at
+        // length; the short version is what a person needs.
+        let why = match *err.kind {
+            mongodb::error::ErrorKind::ServerSelection { .. } => {
+                "nothing answered within 5 s".to_string()
+            }
+            _ => err.to_string(),
+        };
         format!(
-            "no MongoDB answered at {uri} ({err}); start one with `cargo grade mongo`, \
-             or set {MONGO_VAR} to the address of yours"
+            "no MongoDB at {uri}: {why}. Start one with `cargo grade mongo`, or set \
+             {MONGO_VAR} to the address of yours"
         )
     })?;
     Ok(db)

@@ -108,7 +108,8 @@ impl SessionStore for MongoStore {
     /// if it is not there any more.
     ///
     /// `replace_one` swaps the whole document for a new one in one step; `upsert`
-    /// inserts it when no document has that `_id`. (An `update_one` with `$set` of
+    /// inserts it when no document has that `_id`. The new document carries its own
+    /// `_id` (a string), so an upsert never has to invent one. (An `update_one` with `$set` of
     /// the two fields would do too on MongoDB; the course's stand-in server stores a
     /// date written by `$set` as a string, which a whole-document replace avoids.)
     async fn save(&self, record: &Record) -> session_store::Result<()> {
