@@ -217,11 +217,19 @@ async fn connect(uri: &str) -> Result<mongodb::Client> {
     options.server_selection_timeout = Some(PING_TIMEOUT);
     options.app_name = Some("course-grader".into());
     let client = mongodb::Client::with_options(options)?;
-    client
+    if let Err(err) = client
         .database("admin")
         .run_command(doc! { "ping": 1 })
         .await
-        .context("MongoDB did not answer a ping")?;
+    {
+        // The driver's own message lists every server it tried, at length.
+        match *err.kind {
+            mongodb::error::ErrorKind::ServerSelection { .. } => {
+                bail!("nothing answered within {} s", PING_TIMEOUT.as_secs())
+            }
+            _ => return Err(err).context("MongoDB did not answer a ping"),
+        }
+    }
     Ok(client)
 }
 

@@ -77,7 +77,16 @@ pub async fn grade(
             .iter()
             .any(|h| matches!(h.check, Check::Live { .. }));
     let mongo = if needs_db {
-        Some(database::shared(&course.root, progress).await?)
+        // No database is the machine's problem, not the learner's code's: say what to do.
+        let mongo = database::shared(&course.root, progress)
+            .await
+            .map_err(|e| {
+                crate::commands::UsageError(format!(
+                    "stage {} keeps its data in MongoDB, and the grader has none: {e:#}",
+                    stage.id
+                ))
+            })?;
+        Some(mongo)
     } else {
         None
     };

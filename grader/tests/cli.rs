@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
 use common::course::temp_course;
@@ -415,4 +416,43 @@ fn reset_without_git_history_says_why() {
         run.dump()
     );
     assert!(course.exercise("01-tcp-echo").join("src/main.rs").is_file());
+}
+
+/// A stage with a database, and no database to be had: a usage error (exit 2) that says
+/// what was tried, after a bounded wait, with nothing left running.
+#[test]
+fn a_database_that_never_answers_is_a_usage_error() {
+    let progress = temp_dir("progress").join("progress.txt");
+    let fixture = "fixtures/09-mongo-session-store/no-ttl-index";
+    let run = common::grader_with_env(
+        &["check", "09", "--path", fixture],
+        &progress,
+        &[("MONGO_URI", Path::new("mongodb://127.0.0.1:1/course"))],
+        Duration::from_secs(300),
+    );
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("MONGO_URI is mongodb://127.0.0.1:1/course, and no MongoDB answered there: nothing answered within"),
+        "{}",
+        run.dump()
+    );
+    assert_no_leftovers(&run);
+
+    // Without MONGO_URI, a stand-in that cannot start says which program it tried.
+    if std::env::var_os("MONGO_URI").is_none() {
+        let run = common::grader_with_env(
+            &["check", "09", "--path", fixture],
+            &progress,
+            &[("NX_27017", Path::new("/no/such/nx-27017"))],
+            Duration::from_secs(300),
+        );
+        run.assert_code(2);
+        assert!(
+            run.stderr
+                .contains("starting the MongoDB stand-in /no/such/nx-27017"),
+            "{}",
+            run.dump()
+        );
+        assert_no_leftovers(&run);
+    }
 }
