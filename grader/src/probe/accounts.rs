@@ -202,7 +202,11 @@ impl Browser {
     /// Logs in as `username`, which must succeed.
     async fn log_in(&mut self, ctx: &Ctx, username: &str, password: &str) -> Step<()> {
         let reply = self
-            .post(ctx, "/login", &[("username", username), ("password", password)])
+            .post(
+                ctx,
+                "/login",
+                &[("username", username), ("password", password)],
+            )
             .await?;
         self.expect_logged_in(&reply, "/login", username)
     }
@@ -548,8 +552,7 @@ async fn fixation(ctx: &Ctx) -> Step<()> {
     laptop.log_in(ctx, "ada", PASSWORD).await?;
     let reply = mallory.get(ctx, "/me").await?;
     let json: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-    if reply.status == StatusCode::OK
-        && json.get("username").and_then(Value::as_str) == Some("ada")
+    if reply.status == StatusCode::OK && json.get("username").and_then(Value::as_str) == Some("ada")
     {
         return Err(Failure::new(
             "After ada logged in with the cookie mallory planted, mallory's own cookie is \
@@ -781,10 +784,7 @@ async fn hashed(ctx: &Ctx) -> Step<()> {
             .await
             .map_err(database_failure)?;
         let Some(user) = found else {
-            let names = db
-                .list_collection_names()
-                .await
-                .map_err(database_failure)?;
+            let names = db.list_collection_names().await.map_err(database_failure)?;
             return Err(Failure::new(format!(
                 "{who} registered, and the `users` collection has no document with \
                  `username: \"{who}\"` (the database's collections: {names:?}). Keep users \
@@ -863,13 +863,9 @@ async fn to_user(ctx: &Ctx) -> Step<()> {
     let mut phone = Browser::new("ada-phone");
     phone.log_in(ctx, "ada", PASSWORD).await?;
     let mut grace_browser = Browser::new("grace");
-    grace_browser
-        .register(ctx, "grace", GRACE_PASSWORD)
-        .await?;
+    grace_browser.register(ctx, "grace", GRACE_PASSWORD).await?;
     let mut linus_browser = Browser::new("linus");
-    linus_browser
-        .register(ctx, "linus", LINUS_PASSWORD)
-        .await?;
+    linus_browser.register(ctx, "linus", LINUS_PASSWORD).await?;
     let mut ada = join(ctx, "ada", &laptop).await?;
     let mut ada_phone = join(ctx, "ada-phone", &phone).await?;
     let mut grace = join(ctx, "grace", &grace_browser).await?;
@@ -905,8 +901,7 @@ async fn to_user(ctx: &Ctx) -> Step<()> {
                      (`io.to(format!(\"user:{{}}\", recipient.id))`).",
                     f.reason
                 );
-                Failure::new(reason)
-                    .expected(format!(r#"{who} ← 42["private message",{sent}]"#))
+                Failure::new(reason).expected(format!(r#"{who} ← 42["private message",{sent}]"#))
             })?;
         if first(&args) != sent {
             return Err(Failure::new(format!(
@@ -988,7 +983,10 @@ async fn logout(ctx: &Ctx) -> Step<()> {
                 tab.who,
                 super::lines::seconds(LOGOUT_WAIT)
             ))
-            .expected(format!("{} ← 41 (DISCONNECT), or its connection closed", tab.who)));
+            .expected(format!(
+                "{} ← 41 (DISCONNECT), or its connection closed",
+                tab.who
+            )));
         }
         ctx.transcript
             .note(format!("{} was disconnected by the server", tab.who));
@@ -1029,20 +1027,22 @@ async fn online(ctx: &Ctx) -> Step<()> {
     let mut ada_browser = Browser::new("ada");
     ada_browser.register(ctx, "ada", PASSWORD).await?;
     let mut grace_browser = Browser::new("grace");
-    grace_browser
-        .register(ctx, "grace", GRACE_PASSWORD)
-        .await?;
+    grace_browser.register(ctx, "grace", GRACE_PASSWORD).await?;
     let mut linus_browser = Browser::new("linus");
-    linus_browser
-        .register(ctx, "linus", LINUS_PASSWORD)
-        .await?;
+    linus_browser.register(ctx, "linus", LINUS_PASSWORD).await?;
     let mut ada = join(ctx, "ada", &ada_browser).await?;
     let grace_1 = join(ctx, "grace-tab-1", &grace_browser).await?;
     let grace_2 = join(ctx, "grace-tab-2", &grace_browser).await?;
 
     ask_online(&mut ada, "grace", true, "grace has two tabs open").await?;
     ask_online(&mut ada, "ada", true, "ada asks about herself").await?;
-    ask_online(&mut ada, "linus", false, "linus has an account and no socket").await?;
+    ask_online(
+        &mut ada,
+        "linus",
+        false,
+        "linus has an account and no socket",
+    )
+    .await?;
     ask_online(&mut ada, UNKNOWN, false, "nobody has that username").await?;
     grace_1.disconnect().await;
     tokio::time::sleep(SETTLE).await;

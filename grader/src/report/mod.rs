@@ -149,10 +149,7 @@ mod tests {
     fn object_ids_are_replaced() {
         let root = std::path::Path::new("/work/course");
         let text = r#"{"id":"6b02a0fe3b8f1ff7b72f1664","username":"ada"}"#;
-        assert_eq!(
-            normalize(text, root),
-            r#"{"id":"[OID]","username":"ada"}"#
-        );
+        assert_eq!(normalize(text, root), r#"{"id":"[OID]","username":"ada"}"#);
     }
 
     #[test]

@@ -20,9 +20,9 @@
 
 use std::sync::Arc;
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use mongodb::bson::doc;
 use mongodb::bson::oid::ObjectId;
 use mongodb::error::{ErrorKind, WriteFailure};
@@ -127,7 +127,11 @@ impl Accounts {
 
     /// The user with this username and password; `None` for a wrong password and for
     /// an unknown username alike.
-    pub async fn log_in(&self, username: &str, password: &str) -> Result<Option<User>, AccountError> {
+    pub async fn log_in(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<User>, AccountError> {
         let found = self.users.find_one(doc! { "username": username }).await?;
         // Hash the password even when there is no such user, against the dummy hash,
         // so that both failures take the same time.

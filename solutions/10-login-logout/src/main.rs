@@ -63,8 +63,6 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use mongodb::bson::doc;
-use mongodb::options::ClientOptions;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use socketioxide::SocketIo;
@@ -81,11 +79,10 @@ use store::MongoStore;
 
 /// The port used when `PORT` is not set.
 const DEFAULT_PORT: u16 = 3000;
-/// The database used when `MONGO_URI` is not set, and its name when the URI has none.
+/// Where the database is: `MONGO_URI`, else a MongoDB on this machine's default port.
+/// The database is the one named in the address's path (`/chat` here).
+const MONGO_VAR: &str = "MONGO_URI";
 const DEFAULT_MONGO_URI: &str = "mongodb://127.0.0.1:27017/chat";
-const DEFAULT_DATABASE: &str = "chat";
-/// How long to wait for MongoDB at start before giving up with a message.
-const MONGO_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The `Content-Type` of the two scripts the page loads.
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
@@ -173,27 +170,33 @@ async fn serve() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// The database named in `MONGO_URI`, once it has answered a ping: a server that
-/// cannot reach its database says so at once, rather than at the first login.
+/// The database named in `MONGO_URI`, once it has answered a ping.
+///
+/// `Client::with_uri_str` only parses the address: the driver connects lazily, on the
+/// first operation. Pinging here makes a missing database an error at start, with a
+/// message that says what to do, rather than a 500 on the first visit. The driver
+/// waits up to 30 s for a server by default; 5 s is plenty on one machine.
 async fn connect_database() -> Result<mongodb::Database, String> {
-    let uri = std::env::var("MONGO_URI").unwrap_or_else(|_| DEFAULT_MONGO_URI.to_string());
-    let unreachable = |err: mongodb::error::Error| {
-        format!(
-            "no MongoDB answered at {uri} ({err}). Start one with `cargo grade mongo`, \
-             or point MONGO_URI at yours"
-        )
-    };
-    let mut options = ClientOptions::parse(&uri).await.map_err(unreachable)?;
-    // The driver waits 30 s for a server by default; a missing one should not take
-    // that long to report.
-    options.server_selection_timeout.get_or_insert(MONGO_WAIT);
-    let client = mongodb::Client::with_options(options).map_err(unreachable)?;
+    use mongodb::bson::doc;
+    use mongodb::options::ClientOptions;
+
+    let uri = std::env::var(MONGO_VAR).unwrap_or_else(|_| DEFAULT_MONGO_URI.to_string());
+    let mut options = ClientOptions::parse(&uri)
+        .await
+        .map_err(|err| format!("{MONGO_VAR}={uri} is not a MongoDB address: {err}"))?;
+    options.server_selection_timeout = Some(std::time::Duration::from_secs(5));
+    let client = mongodb::Client::with_options(options)
+        .map_err(|err| format!("cannot use {MONGO_VAR}={uri}: {err}"))?;
+    // The database named in the address; a bare `mongodb://host:port` names none.
     let db = client
         .default_database()
-        .unwrap_or_else(|| client.database(DEFAULT_DATABASE));
-    db.run_command(doc! { "ping": 1 })
-        .await
-        .map_err(unreachable)?;
+        .unwrap_or_else(|| client.database("chat"));
+    db.run_command(doc! { "ping": 1 }).await.map_err(|err| {
+        format!(
+            "no MongoDB answered at {uri} ({err}); start one with `cargo grade mongo`, \
+             or set {MONGO_VAR} to the address of yours"
+        )
+    })?;
     Ok(db)
 }
 
@@ -224,15 +227,17 @@ async fn register(
     if let Some(why) = accounts::refuse_registration(&form.username, &form.password) {
         return Ok((StatusCode::BAD_REQUEST, why).into_response());
     }
-    match app.accounts.register(&form.username, &form.password).await? {
+    match app
+        .accounts
+        .register(&form.username, &form.password)
+        .await?
+    {
         Registration::Created(user) => {
             start_session(&session, &user).await?;
             println!("{} registered", user.username);
             Ok(Redirect::to("/").into_response())
         }
-        Registration::Taken => {
-            Ok((StatusCode::CONFLICT, "that username is taken").into_response())
-        }
+        Registration::Taken => Ok((StatusCode::CONFLICT, "that username is taken").into_response()),
     }
 }
 
@@ -406,7 +411,10 @@ async fn on_private_message(
             let sent = json!({ "from": user.username, "text": message.text });
             let rooms = [user_room(&recipient.id), user_room(&user.id)];
             if let Err(err) = io.to(rooms).emit("private message", &sent).await {
-                eprintln!("could not deliver {}'s private message: {err}", user.username);
+                eprintln!(
+                    "could not deliver {}'s private message: {err}",
+                    user.username
+                );
             }
             json!({ "ok": true })
         }
