@@ -144,7 +144,11 @@ impl Browser {
         }
         command.push_str(&format!(" '{url}'"));
         ctx.transcript.command(&command);
-        let form = body.as_ref().map(|b| format!(" {b}")).unwrap_or_default();
+        let form = body
+            .as_ref()
+            .filter(|b| !b.is_empty())
+            .map(|b| format!(" {b}"))
+            .unwrap_or_default();
         let sent = match &cookie {
             Some(cookie) => format!(" (Cookie: {cookie})"),
             None => " (no cookie)".to_string(),
@@ -180,8 +184,14 @@ impl Browser {
         }
         let set = set_cookies(&reply.headers);
         for cookie in &set {
+            // A removal carries an `Expires` in the past, which changes with the clock.
+            let shown = if cookie.is_removal() {
+                format!("{}= (removes the cookie)", cookie.name)
+            } else {
+                cookie.to_string()
+            };
             ctx.transcript
-                .push_line(format!("{} ← Set-Cookie: {cookie}", self.who));
+                .push_line(format!("{} ← Set-Cookie: {shown}", self.who));
         }
         self.jar.update(&set);
         Ok(reply)
