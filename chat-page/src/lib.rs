@@ -18,6 +18,7 @@
 //! | [`CHAT_JS`] | `GET /chat.js` | `text/javascript; charset=utf-8` |
 //! | [`SOCKET_IO_JS`] | `GET /socket.io.min.js` | `text/javascript; charset=utf-8` |
 //! | [`STYLE_CSS`] | `GET /style.css` | `text/css` |
+//! | [`LOGIN_HTML`] | `GET /login` (stage 10 on) | `text/html; charset=utf-8` |
 //!
 //! What the page does: it asks the server for the visitor's name (`GET /me`, which
 //! servers have from stage 07 on, answering `{"name": …}` from the session); without
@@ -45,3 +46,9 @@ pub const STYLE_CSS: &str = include_str!("../static/style.css");
 /// The Socket.IO 4.8.4 browser client, for `GET /socket.io.min.js`. It defines the
 /// global `io` function that `chat.js` calls.
 pub const SOCKET_IO_JS: &str = include_str!("../static/socket.io.min.js");
+
+/// The login page, for `GET /login` from stage 10 on: a form that posts `username` and
+/// `password` to `/login`, another that posts them to `/register`, and a button that
+/// posts to `/logout`. Plain HTML forms, no script: the server answers a success with a
+/// `303` redirect, which the browser follows, and a failure with a short text.
+pub const LOGIN_HTML: &str = include_str!("../static/login.html");

@@ -104,6 +104,11 @@ fn fixtures_09_mongo_session_store() {
     check_stage("09-mongo-session-store");
 }
 
+#[test]
+fn fixtures_10_login_logout() {
+    check_stage("10-login-logout");
+}
+
 /// A stage added to the catalogue without a test above would have its fixtures checked
 /// only by `cargo grade dev check`; this keeps the list complete.
 #[test]

@@ -74,6 +74,8 @@ pub fn normalize(text: &str, root: &std::path::Path) -> String {
             (r#""sid":"[^"]*""#, r#""sid":"[SID]""#),
             (r#"\\"sid\\":\\"[^"\\]*\\""#, r#"\"sid\":\"[SID]\""#),
             (r"sid=[\w-]+", "sid=[SID]"),
+            // MongoDB ObjectIds (user ids from stage 10 on), 24 hex digits.
+            (r"\b[0-9a-f]{24}\b", "[OID]"),
             // Display names made from a socket id when a client gives none. Before the
             // rule below, which would take `guest-q-55` (from an id starting `q-55`) for
             // a random name.
@@ -141,6 +143,13 @@ mod tests {
             normalize(packets, root),
             r#"ada ← 0{"sid":"[SID]"} GET /?EIO=4&sid=[SID] "ada ← 40{\"sid\":\"[SID]\"}""#
         );
+    }
+
+    #[test]
+    fn object_ids_are_replaced() {
+        let root = std::path::Path::new("/work/course");
+        let text = r#"{"id":"6b02a0fe3b8f1ff7b72f1664","username":"ada"}"#;
+        assert_eq!(normalize(text, root), r#"{"id":"[OID]","username":"ada"}"#);
     }
 
     #[test]
