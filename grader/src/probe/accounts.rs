@@ -28,8 +28,9 @@ use super::socketio::{Answer, Options, SioClient};
 use super::{Ctx, Failure, Parked, Step, params_error, parse};
 
 /// The probes of this module; all take no parameters.
-const PROBES: [&str; 12] = [
+const PROBES: [&str; 13] = [
     "accounts-pages",
+    "accounts-guest-refused",
     "accounts-register",
     "accounts-login",
     "accounts-fixation",
@@ -85,6 +86,7 @@ pub async fn run(name: &str, params: &toml::Table, ctx: &Ctx) -> Option<Step<()>
     }
     Some(match name {
         "accounts-pages" => pages(ctx).await,
+        "accounts-guest-refused" => guest_refused(ctx).await,
         "accounts-register" => register_logs_in(ctx).await,
         "accounts-login" => login_connects(ctx).await,
         "accounts-fixation" => fixation(ctx).await,
@@ -481,6 +483,27 @@ async fn pages(ctx: &Ctx) -> Step<()> {
 }
 
 /// Registering logs the new user in: the chat page opens, and `/me` names them.
+/// A visitor who loaded the pages, with whatever cookie they set, but never logged in,
+/// is refused: the handshake needs a session that holds a user, not just a session.
+async fn guest_refused(ctx: &Ctx) -> Step<()> {
+    let mut mallory = Browser::new("mallory");
+    mallory.get(ctx, "/").await?;
+    mallory.get(ctx, "/login").await?;
+    let cookie = mallory.cookie();
+    match attempt(ctx, "mallory", cookie.as_deref()).await? {
+        Answer::Refused { .. } | Answer::HttpRefused { .. } => Ok(()),
+        Answer::Accepted(client) => {
+            client.disconnect().await;
+            Err(Failure::new(
+                "mallory loaded the pages but never logged in, and her socket was let in: \
+                 any visitor can chat. The connect middleware should refuse a session that \
+                 holds no user (`user_id`), with CONNECT_ERROR `not logged in`.",
+            )
+            .expected("mallory ← 44{\"message\":\"not logged in\"}"))
+        }
+    }
+}
+
 async fn register_logs_in(ctx: &Ctx) -> Step<()> {
     let mut ada = Browser::new("ada");
     ada.register(ctx, "ada", PASSWORD).await?;
