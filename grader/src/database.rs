@@ -297,7 +297,10 @@ mod tests {
         let slash = UriTemplate::parse("mongodb://h:1/?retryWrites=false").unwrap();
         assert_eq!(slash.with_db("x"), "mongodb://h:1/x?retryWrites=false");
         let named = UriTemplate::parse("mongodb://u:p@h:1/course?tls=true").unwrap();
-        assert_eq!(named.with_db("x"), "mongodb://u:p@h:1/x?tls=true&authSource=course");
+        assert_eq!(
+            named.with_db("x"),
+            "mongodb://u:p@h:1/x?tls=true&authSource=course"
+        );
         assert!(UriTemplate::parse("localhost:27017").is_err());
     }
 }

@@ -14,8 +14,8 @@ use tokio::sync::Mutex;
 use crate::catalogue::{Check, Hint, Stage};
 use crate::checks::{manifest, pattern};
 use crate::compile;
-use crate::database::{self, Mongo};
 use crate::course::Course;
+use crate::database::{self, Mongo};
 use crate::outcome::{BuildOutcome, Evidence, HintOutcome, StageReport, Status};
 use crate::probe::{self, Ctx};
 use crate::server::{Server, describe_exit};
@@ -182,7 +182,16 @@ async fn run_live(
             .env
             .push((database::MONGO_URI_VAR.to_string(), mongo.uri_for(name)));
     }
-    let live = run_server_probe(hint, probe, params, timeout, launch, mongo, db_name.as_deref()).await;
+    let live = run_server_probe(
+        hint,
+        probe,
+        params,
+        timeout,
+        launch,
+        mongo,
+        db_name.as_deref(),
+    )
+    .await;
     if let (Some(mongo), Some(name)) = (mongo, &db_name) {
         mongo.drop_database(name).await;
     }

@@ -74,6 +74,10 @@ pub fn normalize(text: &str, root: &std::path::Path) -> String {
             (r#""sid":"[^"]*""#, r#""sid":"[SID]""#),
             (r#"\\"sid\\":\\"[^"\\]*\\""#, r#"\"sid\":\"[SID]\""#),
             (r"sid=[\w-]+", "sid=[SID]"),
+            // Signed tokens (JWTs), whole or cut short in a packet shown with ` … `, and
+            // MongoDB ObjectIds (user ids), which differ on every run.
+            (r"eyJ[\w-]{10,}(?:\.[\w-]*){0,2}(?: … [\w.-]*)?", "[TOKEN]"),
+            (r"\b[0-9a-f]{24}\b", "[OID]"),
             // Display names made from a socket id when a client gives none. Before the
             // rule below, which would take `guest-q-55` (from an id starting `q-55`) for
             // a random name.
@@ -140,6 +144,16 @@ mod tests {
         assert_eq!(
             normalize(packets, root),
             r#"ada ← 0{"sid":"[SID]"} GET /?EIO=4&sid=[SID] "ada ← 40{\"sid\":\"[SID]\"}""#
+        );
+    }
+
+    #[test]
+    fn tokens_and_object_ids_are_replaced() {
+        let root = std::path::Path::new("/work/course");
+        let text = r#"ada → 40{"token":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc-_"} {"id":"673f1c2a9b1e8a0012345678"} ada → 40{"token":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOi … 0123456789"} (240 bytes) eyJ…"#;
+        assert_eq!(
+            normalize(text, root),
+            r#"ada → 40{"token":"[TOKEN]"} {"id":"[OID]"} ada → 40{"token":"[TOKEN]"} (240 bytes) eyJ…"#
         );
     }
 
