@@ -40,6 +40,8 @@ const OTHER_KEY: &str = "mallory-signs-with-a-key-of-her-own-0123456789abcdef";
 /// How long an account request may take: hashing a password with argon2 is slow on
 /// purpose, and slower still in a debug build.
 const ACCOUNT_WAIT: Duration = Duration::from_secs(10);
+/// How long a client waits for its own `user` announcement.
+const EVENT_WAIT: Duration = Duration::from_secs(2);
 /// How long an accepted attacker waits to see whether the server throws it out.
 const KICK_WAIT: Duration = Duration::from_millis(400);
 /// The longest lifetime a token may claim: tokens cannot be taken back, so they must
@@ -448,13 +450,12 @@ pub async fn token_claims(ctx: &Ctx) -> Step<()> {
         Err(e) => {
             use jsonwebtoken::errors::ErrorKind;
             let why = match e.kind() {
-                ErrorKind::InvalidSignature => format!(
-                    "its signature does not check out with the key the grader gave your \
-                     server in `JWT_SECRET`. Read the key from the environment \
-                     (`std::env::var(\"JWT_SECRET\")`) and sign with \
+                ErrorKind::InvalidSignature => "its signature does not check out with the \
+                     key the grader gave your server in `JWT_SECRET`. Read the key from the \
+                     environment (`std::env::var(\"JWT_SECRET\")`) and sign with \
                      `EncodingKey::from_secret(secret.as_bytes())`; a key made up at each \
                      start would make every token die with the server."
-                ),
+                    .to_string(),
                 ErrorKind::MissingRequiredClaim(claim) => format!(
                     "it has no `{claim}` claim. `sub` (subject) names the user, by the id \
                      of their document; `exp` (expiry, in seconds since 1970) says when \
@@ -545,6 +546,10 @@ pub async fn login(ctx: &Ctx) -> Step<()> {
                 .expected("ada ← 40{\"sid\":…}"));
             }
         };
+        // socketioxide answers the CONNECT before the connection handler has run, and
+        // an event that comes before the handler registered `whoami` is dropped: wait
+        // for the handler's announcement first.
+        client.await_any(&["user"], EVENT_WAIT).await?;
         let ack = client
             .emit_with_ack("whoami", Vec::new(), ANSWER_WAIT)
             .await
