@@ -65,10 +65,7 @@ pub fn normalize(text: &str, root: &std::path::Path) -> String {
             (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
             // Signed tokens (JWTs, stage 11), whole or cut short in a packet shown with
             // ` … `; before the ObjectId rule below, which could take a piece of one.
-            (
-                r"eyJ[\w-]{10,}(?:\.[\w-]*){0,2}(?: … [\w.-]*)?",
-                "[TOKEN]",
-            ),
+            (r"eyJ[\w-]{10,}(?:\.[\w-]*){0,2}(?: … [\w.-]*)?", "[TOKEN]"),
             // Cookie values (session ids and their signatures), before the `sid=` rule
             // below would cut into `chat.sid=…`. `…` stays: it is an expected value.
             (
