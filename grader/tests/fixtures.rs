@@ -123,3 +123,8 @@ fn every_stage_has_a_fixture_test() {
         );
     }
 }
+
+#[test]
+fn fixtures_11_jwt_handshake() {
+    check_stage("11-jwt-handshake");
+}

@@ -63,6 +63,9 @@ pub fn normalize(text: &str, root: &std::path::Path) -> String {
             (r"submission-[0-9a-f]{16}", "[SUBMISSION]"),
             (r"/\S*?/registry/src/[^/\s]+/", "[REGISTRY]/"),
             (r"127\.0\.0\.1:\d+", "127.0.0.1:[PORT]"),
+            // Signed tokens (JWTs, stage 11), whole or cut short in a packet shown with
+            // ` … `; before the ObjectId rule below, which could take a piece of one.
+            (r"eyJ[\w-]{10,}(?:\.[\w-]*){0,2}(?: … [\w.-]*)?", "[TOKEN]"),
             // Cookie values (session ids and their signatures), before the `sid=` rule
             // below would cut into `chat.sid=…`. `…` stays: it is an expected value.
             (
@@ -161,6 +164,16 @@ mod tests {
         assert_eq!(
             normalize(text, root),
             r#"{"name":"guest-[ID]","count":1} {"sid":"[SID]"} sid=[SID] {"name":"[NAME]"}"#
+        );
+    }
+
+    #[test]
+    fn tokens_are_replaced() {
+        let root = std::path::Path::new("/work/course");
+        let text = r#"ada → 40{"token":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc-_"} {"id":"673f1c2a9b1e8a0012345678"} ada → 40{"token":"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOi … 0123456789"} (240 bytes) eyJ…"#;
+        assert_eq!(
+            normalize(text, root),
+            r#"ada → 40{"token":"[TOKEN]"} {"id":"[OID]"} ada → 40{"token":"[TOKEN]"} (240 bytes) eyJ…"#
         );
     }
 }
