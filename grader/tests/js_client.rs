@@ -12,6 +12,14 @@
 //! one, a changed one or the right value under another cookie name is refused, by a
 //! CONNECT_ERROR or by HTTP 401/403 on the handshake, the two refusals the stage allows.
 //!
+//! Stages 09 to 11 keep their data in MongoDB: each server gets a database of its own,
+//! on a MongoDB this test starts for itself (or `MONGO_URI`'s). Stage 10's script
+//! registers and logs in with the forms, sends the cookie, checks that a private
+//! message reaches every tab of a user and that logging out disconnects one session's
+//! sockets only; stage 11's gets a token from the JSON API, connects with it in `auth`,
+//! and tries no, garbage, expired, wrong-signature and `alg: none` tokens
+//! (`grader/tests/js/accounts.mjs`).
+//!
 //! Each transport gets a fresh server (the counts start at zero), started and stopped by
 //! the grader's own `Server`; the three run at once. Servers and Node processes live in
 //! process groups that are killed when dropped, so a failing assertion leaves nothing
@@ -58,6 +66,8 @@ async fn run_mode(
         .args([stage, url.as_str(), mode])
         .current_dir(js_dir())
         .env("NO_COLOR", "1")
+        // Stage 11's script signs tokens of its own (an expired one) with the servers' key.
+        .env(grader::server::JWT_SECRET_VAR, grader::server::JWT_SECRET)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -182,4 +192,14 @@ async fn socket_session_auth_solution_with_the_js_client() {
 #[tokio::test]
 async fn mongo_session_store_solution_with_the_js_client() {
     check_solution("09-mongo-session-store", "mongo-session-store-solution").await;
+}
+
+#[tokio::test]
+async fn login_logout_solution_with_the_js_client() {
+    check_solution("10-login-logout", "login-logout-solution").await;
+}
+
+#[tokio::test]
+async fn jwt_handshake_solution_with_the_js_client() {
+    check_solution("11-jwt-handshake", "jwt-handshake-solution").await;
 }

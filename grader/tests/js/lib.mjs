@@ -371,3 +371,34 @@ export function parseSetCookie(line) {
   );
   return { name: pair.slice(0, at).trim(), value: pair.slice(at + 1).trim(), attributes };
 }
+
+/**
+ * POST `body` to `path`, bounded in time, without following redirects: as a form
+ * (`application/x-www-form-urlencoded`) when `form` is given, as JSON when `json` is.
+ * Returns what `get` returns.
+ */
+export async function post(base, path, { form, json, cookie } = {}) {
+  const url = new URL(path, base);
+  const headers = cookie ? { cookie } : {};
+  let body;
+  if (form) {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    body = new URLSearchParams(form).toString();
+  } else if (json) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(json);
+  }
+  let res;
+  try {
+    res = await fetch(url, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(WAIT_MS) });
+  } catch (err) {
+    throw new Error(`POST ${url.pathname} failed: ${err.cause?.message ?? err.message}`);
+  }
+  const text = await res.text();
+  const setCookies = res.headers.getSetCookie();
+  log(
+    `POST ${url.pathname}${cookie ? ` (Cookie: ${cookie})` : ''} -> ${res.status} ${show(text.slice(0, 120))}` +
+      `${setCookies.length ? `, Set-Cookie: ${show(setCookies)}` : ''}`,
+  );
+  return { status: res.status, type: res.headers.get('content-type') ?? '', body: text, url, setCookies, headers: res.headers };
+}
