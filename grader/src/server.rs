@@ -53,6 +53,21 @@ pub struct Server {
     readers: Vec<JoinHandle<()>>,
 }
 
+/// How one try at starting a server failed.
+enum Started {
+    /// It exited before listening while another process held its port.
+    PortTaken(StartFailure),
+    Failed(StartFailure),
+}
+
+impl Started {
+    fn into_failure(self) -> StartFailure {
+        match self {
+            Started::PortTaken(f) | Started::Failed(f) => f,
+        }
+    }
+}
+
 /// Why a server could not be brought up, with what it printed.
 #[derive(Debug)]
 pub struct StartFailure {
@@ -72,13 +87,36 @@ impl Server {
         env: &[(String, String)],
         listen_timeout: Duration,
     ) -> Result<Server, StartFailure> {
-        let port = match port {
-            Some(port) => port,
-            None => free_port().map_err(|e| StartFailure {
-                reason: format!("The grader could not find a free port: {e}"),
-                output: OutputTail::default(),
-            })?,
+        let Some(port) = port else {
+            // A free port is free when the grader looks, not necessarily when the server
+            // binds it a moment later: another server started at the same time (a class,
+            // the self-test) may take it first. Then this one cannot listen, and gets
+            // another port; a server that fails for any other reason is not retried.
+            let mut attempts = 0;
+            loop {
+                attempts += 1;
+                let port = free_port().map_err(|e| StartFailure {
+                    reason: format!("The grader could not find a free port: {e}"),
+                    output: OutputTail::default(),
+                })?;
+                match Server::start_once(exe, dir, port, env, listen_timeout).await {
+                    Err(Started::PortTaken(_)) if attempts < 3 => continue,
+                    result => return result.map_err(Started::into_failure),
+                }
+            }
         };
+        Server::start_once(exe, dir, port, env, listen_timeout)
+            .await
+            .map_err(Started::into_failure)
+    }
+
+    async fn start_once(
+        exe: &Path,
+        dir: &Path,
+        port: u16,
+        env: &[(String, String)],
+        listen_timeout: Duration,
+    ) -> Result<Server, Started> {
         let mut cmd = tokio::process::Command::new(exe);
         cmd.current_dir(dir)
             .env("PORT", port.to_string())
@@ -88,9 +126,11 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let (mut child, group) = process::spawn(&mut cmd).map_err(|e| StartFailure {
-            reason: format!("Could not start {}: {e}", exe.display()),
-            output: OutputTail::default(),
+        let (mut child, group) = process::spawn(&mut cmd).map_err(|e| {
+            Started::Failed(StartFailure {
+                reason: format!("Could not start {}: {e}", exe.display()),
+                output: OutputTail::default(),
+            })
         })?;
         let output = Arc::new(Mutex::new(OutputLog::default()));
         let mut readers = Vec::new();
@@ -109,26 +149,46 @@ impl Server {
         };
         match server.wait_listening(listen_timeout).await {
             Ok(()) => Ok(server),
-            Err(reason) => {
+            Err((reason, taken)) => {
                 let output = server.stop().await;
-                Err(StartFailure { reason, output })
+                let failure = StartFailure { reason, output };
+                Err(if taken {
+                    Started::PortTaken(failure)
+                } else {
+                    Started::Failed(failure)
+                })
             }
         }
     }
 
-    async fn wait_listening(&mut self, timeout: Duration) -> Result<(), String> {
+    /// Waits until the server's own process listens on its port. The error says why
+    /// not, and whether another process held the port meanwhile (then the server most
+    /// likely could not bind it, and another port may do).
+    async fn wait_listening(&mut self, timeout: Duration) -> Result<(), (String, bool)> {
         let started = Instant::now();
         let pid = self.child.id().unwrap_or(0);
+        let mut taken = false;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!(
-                    "Your server exited before it listened ({}). Its last output is below.",
-                    describe_exit(status)
+                return Err((
+                    format!(
+                        "Your server exited before it listened ({}). Its last output is below.",
+                        describe_exit(status)
+                    ),
+                    taken,
                 ));
             }
             let listening = listening_ports();
-            if listening.iter().any(|l| l.port == self.port) {
-                return Ok(());
+            let on_port: Vec<&Listening> =
+                listening.iter().filter(|l| l.port == self.port).collect();
+            if !on_port.is_empty() {
+                // Someone listens there: this server, or another program that took the
+                // port first (a socket of ours is among the process's own).
+                let own = sockets_of(pid);
+                if on_port.iter().any(|l| own.contains(&l.inode)) {
+                    return Ok(());
+                }
+                taken = true;
             }
             if started.elapsed() >= timeout {
                 let own = sockets_of(pid);
@@ -149,7 +209,7 @@ impl Server {
                         elsewhere.join(", ")
                     ));
                 }
-                return Err(reason);
+                return Err((reason, false));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

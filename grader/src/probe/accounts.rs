@@ -301,7 +301,7 @@ async fn fetch(
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body(body);
         }
-        let response = request.send().await.map_err(|e| e.to_string())?;
+        let response = request.send().await.map_err(|e| http::describe(&e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let mut body = Vec::new();

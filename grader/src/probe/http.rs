@@ -133,7 +133,7 @@ pub async fn fetch(
 
 /// The cause of a transport error in words ("connection refused", "connection closed
 /// before a complete answer").
-fn describe(error: &reqwest::Error) -> String {
+pub(super) fn describe(error: &reqwest::Error) -> String {
     use std::error::Error;
     let mut cause = error.to_string();
     let mut source = error.source();
