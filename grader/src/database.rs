@@ -23,6 +23,7 @@ use mongodb::bson::doc;
 use tokio::sync::OnceCell;
 
 use crate::process::{self, Group};
+use crate::server::free_port;
 
 /// The variable that points stages, tests and the grader at a MongoDB.
 pub const MONGO_URI_VAR: &str = "MONGO_URI";
@@ -305,12 +306,6 @@ impl UriTemplate {
             format!("{}/{db}?{}", self.head, self.query)
         }
     }
-}
-
-fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
-        .local_addr()?
-        .port())
 }
 
 fn tail(text: &str, lines: usize) -> String {

@@ -258,7 +258,8 @@ pub fn describe_exit(status: ExitStatus) -> String {
 
 /// Asks the kernel for a free loopback port. Another process could take it before the
 /// server binds it; in practice the kernel does not hand it out again so soon.
-fn free_port() -> std::io::Result<u16> {
+/// A loopback port nobody listens on right now (for servers the grader starts).
+pub(crate) fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
