@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::class::{ClassFormat, Shard};
+use crate::class::{ClassFormat, Limits, SandboxMode, Shard};
 use crate::report::Format;
 
 /// Grades your work on the course, stage by stage.
@@ -110,6 +110,25 @@ pub enum Command {
         /// folders with `cargo grade merge`.
         #[arg(long, value_name = "K/N")]
         shard: Option<Shard>,
+        /// Grade each submission in a sandbox (bubblewrap, as root): loopback-only
+        /// network, the system read-only, your home and the other submissions hidden,
+        /// the limits below. `auto` grades without one when this machine has none, and
+        /// every report then says so.
+        #[arg(long, value_enum, default_value_t = SandboxMode::Auto)]
+        sandbox: SandboxMode,
+        /// Sandbox: the most processes (and threads) one grading may run at once.
+        #[arg(long, value_name = "N", default_value_t = Limits::default().processes)]
+        max_processes: u64,
+        /// Sandbox: the most memory one grading may use, in MiB.
+        #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory >> 20)]
+        max_memory: u64,
+        /// Sandbox: the most one grading may write (its build included), in MiB.
+        #[arg(long, value_name = "MIB", default_value_t = Limits::default().disk >> 20)]
+        max_disk: u64,
+        /// The longest one submission's build may take, in seconds (a build script or
+        /// macro that loops is stopped and reported as an error).
+        #[arg(long, value_name = "SECS", default_value_t = Limits::default().build_timeout.as_secs())]
+        build_timeout: u64,
     },
     /// For instructors: combine the OUT folders of the shards of a class into one.
     ///

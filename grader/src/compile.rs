@@ -28,7 +28,24 @@ use crate::outcome::BuildOutcome;
 use crate::process::{self, cargo};
 
 /// The longest a build may take; a cold build of the later stages takes a few minutes.
+/// `GRADER_BUILD_TIMEOUT` (seconds) sets another: `cargo grade class --build-timeout`
+/// passes a shorter one to the gradings it runs in a sandbox.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+fn build_timeout() -> Duration {
+    std::env::var("GRADER_BUILD_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(BUILD_TIMEOUT, Duration::from_secs)
+}
+
+/// `90 s`, `20 min`: a time limit as people say it.
+pub fn say_duration(limit: Duration) -> String {
+    match limit.as_secs() {
+        s if s % 60 == 0 && s >= 60 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
 /// Compiler errors shown, and lines per error.
 const SHOW_ERRORS: usize = 3;
 const ERROR_LINES: usize = 30;
@@ -269,28 +286,26 @@ pub async fn build(
         }
         (errors, executable, finished, cargo_stderr)
     };
-    let (errors, executable, finished, cargo_stderr) = match tokio::time::timeout(
-        BUILD_TIMEOUT,
-        read_all,
-    )
-    .await
-    {
-        Ok(result) => result,
-        Err(_) => {
-            return Ok((
-                BuildOutcome {
-                    ok: false,
-                    summary: Some(format!(
-                        "The build did not finish within {} minutes and was stopped. A build script or \
+    let limit = build_timeout();
+    let (errors, executable, finished, cargo_stderr) =
+        match tokio::time::timeout(limit, read_all).await {
+            Ok(result) => result,
+            Err(_) => {
+                return Ok((
+                    BuildOutcome {
+                        ok: false,
+                        summary: Some(format!(
+                            "The build did not finish within {} and was stopped. A build script or \
                          macro may loop forever.",
-                        BUILD_TIMEOUT.as_secs() / 60
-                    )),
-                    errors: String::new(),
-                },
-                None,
-            ));
-        }
-    };
+                            say_duration(limit)
+                        )),
+                        errors: String::new(),
+                        timed_out: true,
+                    },
+                    None,
+                ));
+            }
+        };
     let status = child.wait().await.context("Failed to wait for cargo")?;
     let ok = status.success() && finished != Some(false);
 
@@ -329,6 +344,7 @@ pub async fn build(
                 ok: false,
                 summary: Some(summary),
                 errors: shown.trim_end().to_string(),
+                timed_out: false,
             },
             None,
         ));
@@ -348,6 +364,7 @@ pub async fn build(
             ok: true,
             summary: None,
             errors: String::new(),
+            timed_out: false,
         },
         Some(Built { exe: copy }),
     ))

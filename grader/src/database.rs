@@ -236,7 +236,7 @@ async fn connect(uri: &str) -> Result<mongodb::Client> {
 
 /// The stand-in's executable: `NX_27017`, or `.tools/mongo/bin/nx-27017`, installed by
 /// `scripts/install-mongo` when it is not there yet.
-async fn install(root: &Path, progress: &(dyn Fn(&str) + Sync)) -> Result<PathBuf> {
+pub async fn install(root: &Path, progress: &(dyn Fn(&str) + Sync)) -> Result<PathBuf> {
     if let Some(exe) = std::env::var_os(NX_VAR) {
         return Ok(PathBuf::from(exe));
     }

@@ -20,6 +20,39 @@ use crate::outcome::{BuildOutcome, Evidence, HintOutcome, StageReport, Status};
 use crate::probe::{self, Ctx};
 use crate::server::{Server, describe_exit};
 
+/// Builds the crate at `dir` as `grade` would, and nothing more: `cargo grade class`
+/// builds each stage's solution this way before a sandboxed run, so that the shared
+/// `target/` the sandboxes see holds every dependency compiled.
+pub async fn build_only(course: &Course, stage: &Stage, dir: &Path) -> Result<BuildOutcome> {
+    let prepared = compile::prepare(course, dir, &stage.id).await?;
+    let manifest = manifest::read(&prepared.manifest).await;
+    Ok(build_phase(&prepared, &manifest, &|_| {}).await?.0)
+}
+
+/// The build phase: which binary (from the manifest), then cargo.
+async fn build_phase(
+    prepared: &compile::Prepared,
+    manifest: &Result<manifest::Manifest, String>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(BuildOutcome, Option<compile::Built>)> {
+    let failed = |summary: String, errors: String| {
+        let outcome = BuildOutcome {
+            ok: false,
+            summary: Some(summary),
+            errors,
+            timed_out: false,
+        };
+        Ok((outcome, None))
+    };
+    match manifest {
+        Err(why) => failed("cargo could not read Cargo.toml.".into(), why.clone()),
+        Ok(m) => match compile::choose_bin(&m.package, &m.bins, m.default_run.as_deref()) {
+            Err(why) => failed(why, String::new()),
+            Ok(bin) => compile::build(prepared, &m.package, &bin, progress).await,
+        },
+    }
+}
+
 /// Grades the crate at `dir` as stage `stage`. `progress` receives build status lines.
 pub async fn grade(
     course: &Course,
@@ -47,27 +80,7 @@ pub async fn grade(
         .collect();
 
     // Build: a learner's compile errors are part of the report, not a grader error.
-    let (build, built) = match &manifest {
-        Err(why) => (
-            BuildOutcome {
-                ok: false,
-                summary: Some("cargo could not read Cargo.toml.".into()),
-                errors: why.clone(),
-            },
-            None,
-        ),
-        Ok(m) => match compile::choose_bin(&m.package, &m.bins, m.default_run.as_deref()) {
-            Err(why) => (
-                BuildOutcome {
-                    ok: false,
-                    summary: Some(why),
-                    errors: String::new(),
-                },
-                None,
-            ),
-            Ok(bin) => compile::build(&prepared, &m.package, &bin, progress).await?,
-        },
-    };
+    let (build, built) = build_phase(&prepared, &manifest, progress).await?;
 
     // Stages that keep data in MongoDB: the run's database server, started once.
     let needs_db = stage.database

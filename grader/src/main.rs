@@ -44,6 +44,11 @@ fn main() -> ExitCode {
                 format,
                 force,
                 shard,
+                sandbox,
+                max_processes,
+                max_memory,
+                max_disk,
+                build_timeout,
             }) => {
                 let options = grader::class::Options {
                     submissions,
@@ -53,6 +58,14 @@ fn main() -> ExitCode {
                     format,
                     force,
                     shard,
+                    sandbox,
+                    limits: grader::class::Limits {
+                        processes: max_processes,
+                        memory: max_memory << 20,
+                        disk: max_disk << 20,
+                        build_timeout: std::time::Duration::from_secs(build_timeout),
+                        ..Default::default()
+                    },
                 };
                 grader::class::run(options).await
             }

@@ -131,6 +131,10 @@ pub struct BuildOutcome {
     pub summary: Option<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub errors: String,
+    /// The build was stopped at its time limit: the submission's fault only if it loops,
+    /// so a class run reports it as an error rather than as code that does not compile.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
 }
 
 /// Everything known after grading one stage checkout.

@@ -25,6 +25,9 @@ use crate::process::{self, Group};
 
 /// Lines of output kept, and the longest line kept whole.
 const KEEP_LINES: usize = 15;
+/// How many ports a server may listen on besides its own (none of the course's servers
+/// needs another) before the grader stops it as one that takes every port it can.
+const MAX_OTHER_PORTS: usize = 16;
 const MAX_LINE: usize = 240;
 /// How long a server gets to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_millis(500);
@@ -186,6 +189,23 @@ impl Server {
                 // port first (a socket of ours is among the process's own).
                 let own = sockets_of(pid);
                 if on_port.iter().any(|l| own.contains(&l.inode)) {
+                    // A server listens on its port; one that holds many more takes
+                    // ports other programs need.
+                    let others = listening
+                        .iter()
+                        .filter(|l| l.port != self.port && own.contains(&l.inode))
+                        .count();
+                    if others > MAX_OTHER_PORTS {
+                        return Err((
+                            format!(
+                                "Your server listens on {others} other ports besides \
+                                 127.0.0.1:{}, and so takes ports that other programs need: \
+                                 listen on the port in PORT only.",
+                                self.port
+                            ),
+                            false,
+                        ));
+                    }
                     return Ok(());
                 }
                 taken = true;

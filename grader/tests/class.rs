@@ -481,3 +481,72 @@ fn bad_requests_exit_2_with_a_message() {
     }
     assert!(!out.exists(), "a refused run writes nothing");
 }
+
+/// `fixtures/class/hostile/`: echo servers (stage 01) that each do one hostile thing,
+/// graded in the sandbox with small limits. Each ends as its README says, with a reason
+/// that names the limit; the harmless ones are graded as usual; nothing is left running.
+#[test]
+fn hostile_submissions_end_as_errors_and_the_run_goes_on() {
+    let class = temp_dir("class-hostile");
+    copy_dir(&root().join("fixtures/class/hostile"), &class);
+    let out = temp_dir("class-hostile-out");
+    let run = grade(&[
+        "class",
+        class.to_str().unwrap(),
+        "--stage",
+        "01",
+        "--sandbox",
+        "on",
+        "--jobs",
+        "2",
+        "--max-processes",
+        "256",
+        "--max-disk",
+        "768",
+        "--build-timeout",
+        "60",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    run.assert_code(0);
+    assert_no_leftovers(&run);
+    insta::assert_snapshot!(
+        "hostile_class",
+        normalized(&run, &[(&class, "[CLASS]"), (&out, "[OUT]")])
+    );
+    let record = json(&out.join("run.json"));
+    let error_of = |name: &str| {
+        record["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["submission"] == name)
+            .unwrap_or_else(|| panic!("{name} not in run.json"))["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(error_of("fork-bomb").contains("256 processes"));
+    assert!(error_of("fill-disk").contains("768 MiB of disk"));
+    assert!(error_of("build-loop").contains("within 1 min"));
+    assert!(read(&out.join("reports/bind-ports/01-tcp-echo.txt")).contains("other ports"));
+    // It passes only because the sandbox shows it no home, no network, no writable course.
+    let snoop = read(&out.join("reports/snoop/01-tcp-echo.txt"));
+    assert!(snoop.contains("All 5 hints pass"), "{snoop}");
+    assert!(
+        record["sandbox"]
+            .as_str()
+            .unwrap()
+            .starts_with("sandboxed with bubblewrap")
+    );
+    // The fork bomb's processes died with its sandbox.
+    let sleepers = std::process::Command::new("pgrep")
+        .args(["-x", "-f", "sleep 60"])
+        .output()
+        .unwrap();
+    assert!(
+        sleepers.stdout.is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&sleepers.stdout)
+    );
+}

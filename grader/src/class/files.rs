@@ -104,7 +104,10 @@ impl OutDir {
                 .push(graded);
             let dir = self.path.join("reports").join(&graded.submission);
             let stem = graded.file_stem();
-            write(&dir.join(format!("{stem}.txt")), &human(graded))?;
+            write(
+                &dir.join(format!("{stem}.txt")),
+                &human(graded, &record.sandbox),
+            )?;
             write(&dir.join(format!("{stem}.json")), &json(graded))?;
             cache::store(&self.path, graded)?;
         }
@@ -130,9 +133,9 @@ fn write(path: &Path, text: &str) -> Result<()> {
 }
 
 /// The learner's report, or why there is none.
-fn human(graded: &Graded) -> String {
+fn human(graded: &Graded, isolation: &str) -> String {
     let report = &graded.report;
-    match &graded.error {
+    let text = match &graded.error {
         None => report::human::render(report, Style::Plain, None),
         Some(why) => {
             let heading = match graded.stage() {
@@ -141,6 +144,13 @@ fn human(graded: &Graded) -> String {
             };
             format!("{heading}\n\nNot graded: {why}\n")
         }
+    };
+    match isolation {
+        "" => text,
+        how if graded.unchanged => {
+            format!("{text}\n(Graded in an earlier run; this run: {how}.)\n")
+        }
+        how => format!("{text}\n(Graded {how}.)\n"),
     }
 }
 
@@ -167,6 +177,7 @@ fn junit(results: &[Graded]) -> String {
                     ok: false,
                     summary: Some(format!("Not graded: {why}")),
                     errors: String::new(),
+                    timed_out: false,
                 });
             }
             report

@@ -80,6 +80,11 @@ pub fn run(out: PathBuf, dirs: Vec<PathBuf>, format: ClassFormat) -> Result<Exit
         elapsed: Duration::from_millis(records.iter().map(|r| r.elapsed_ms).max().unwrap_or(0)),
         force: records.iter().any(|r| r.force),
         grader_build: first.grader_build.clone(),
+        sandbox: {
+            let mut ways: Vec<&str> = records.iter().map(|r| r.sandbox.as_str()).collect();
+            ways.dedup();
+            ways.join(" | ")
+        },
         merged_from: dirs.iter().map(|d| d.display().to_string()).collect(),
         results: &results,
     });

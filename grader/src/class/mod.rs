@@ -16,9 +16,10 @@
 //!
 //! [`merge`] combines the `--out` folders of several shards into one.
 //!
-//! Not here yet, and left room for: a sandbox and resource limits for hostile
-//! submissions. Every pair already runs in its own task with a deadline, and nothing a
-//! pair does (an error, a panic, a hang) reaches the other pairs' results.
+//! [`sandbox`] is where submissions run when the machine allows it: each pair's
+//! grading in bubblewrap with limits, so that what a hostile submission does (fork
+//! without end, fill the disk, loop in a build script, bind every port, print without
+//! end, read other submissions) stays inside its own sandbox and becomes its `error`.
 
 mod cache;
 mod classroom;
@@ -29,6 +30,7 @@ mod names;
 mod pool;
 mod progress;
 mod record;
+mod sandbox;
 mod shard;
 mod staging;
 mod submissions;
@@ -46,6 +48,7 @@ use crate::commands::{find_stage, load};
 use crate::outcome::StageReport;
 
 pub use merge::run as merge;
+pub use sandbox::{Limits, Mode as SandboxMode};
 pub use shard::Shard;
 
 /// What `class` and `merge` print on stdout when they are done.
@@ -68,6 +71,8 @@ pub struct Options {
     pub format: ClassFormat,
     pub force: bool,
     pub shard: Option<Shard>,
+    pub sandbox: SandboxMode,
+    pub limits: Limits,
 }
 
 /// What one pair came to: every hint passes, some do not (or the crate does not
@@ -202,11 +207,26 @@ pub async fn run(options: Options) -> Result<ExitCode> {
         })
         .collect();
     let grader_build = cache::grader_build().await;
+    let sandbox = sandbox::Sandbox::detect(&course, options.sandbox, options.limits).await?;
+    if let sandbox::Sandbox::None { .. } = sandbox {
+        eprintln!("warning: {}.", sandbox.describe());
+    }
+    // What the sandboxes hide: every submission's folder and the reports.
+    let mut hidden: Vec<PathBuf> = found.iter().map(|s| s.dir.clone()).collect();
+    hidden.push(options.submissions.clone());
+    hidden.push(out.path.clone());
+    let hidden = hidden
+        .iter()
+        .filter_map(|d| d.canonicalize().ok())
+        .collect();
     let settings = pool::Settings {
         out: out.path.clone(),
         force: options.force,
         jobs: options.jobs.unwrap_or_else(default_jobs).max(1),
         grader_build: grader_build.clone(),
+        sandbox: Arc::new(sandbox),
+        hidden: Arc::new(hidden),
+        pair_timeout: options.limits.build_timeout + pool::PROBES_TIMEOUT,
     };
     if let Some(shard) = options.shard {
         eprintln!("Shard {shard}: {} of the {total} submissions.", found.len());
@@ -234,6 +254,7 @@ pub async fn run(options: Options) -> Result<ExitCode> {
         elapsed: started.elapsed(),
         force: options.force,
         grader_build,
+        sandbox: settings.sandbox.describe(),
         merged_from: Vec::new(),
         results: &results,
     });
@@ -254,6 +275,9 @@ fn finish(
         ClassFormat::Text => {
             print!("{}", table::render(results));
             println!("\n{}", record.counts_line());
+            if !record.sandbox.is_empty() {
+                println!("Isolation: {}.", record.sandbox);
+            }
             println!("Reports in {}: {}", out.display(), files::LISTING);
         }
     }

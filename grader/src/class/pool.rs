@@ -1,10 +1,16 @@
 //! Grading many pairs at once, each in a task of its own.
 //!
-//! A semaphore lets `--jobs` pairs run at once: their builds still take turns (under
-//! `compile`'s build lock), their live probes overlap. Each pair is a spawned task, so an
-//! `Err` from grading, a panic, or a grading that outlives [`PAIR_TIMEOUT`] becomes that
-//! pair's `error` and no other pair notices. A grading that runs out of time is dropped,
-//! and dropping it drops its process groups, which kills its build or its server.
+//! A semaphore lets `--jobs` pairs run at once. Each pair is a spawned task, so an
+//! `Err` from grading, a panic, or a grading that outlives its time (the build limit
+//! plus [`PROBES_TIMEOUT`]) becomes that pair's `error` and no other pair notices. A
+//! grading that runs out of time is dropped, and dropping it drops its process groups,
+//! which kills its build, its server, or its whole sandbox.
+//!
+//! In a sandbox ([`sandbox`]) each pair builds in an overlay of its own, so builds run
+//! side by side; [`warm_up`] first builds each stage's solution into the shared
+//! `target/`, so that what the sandboxes see holds every dependency compiled. Without
+//! one, pairs are graded in this process and their builds take turns under `compile`'s
+//! build lock.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +21,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinError;
 
 use super::progress::Progress;
+use super::sandbox::Sandbox;
 use super::submissions::Target;
 use super::{Graded, cache, staging};
 use crate::catalogue::{Catalogue, Stage};
@@ -22,9 +29,9 @@ use crate::course::Course;
 use crate::grade;
 use crate::outcome::{Evidence, HintOutcome, StageReport, Status};
 
-/// The longest one pair may take: a cold build (bounded at 20 minutes by `compile`) and
-/// every live probe (each bounded by its own deadline) fit well within it.
-pub const PAIR_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How long one pair may take beyond its build: every live probe is bounded by its own
+/// deadline, and all of them fit well within this.
+pub const PROBES_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 /// One submission on one stage, to grade.
 pub struct Job {
@@ -40,6 +47,10 @@ pub struct Settings {
     pub force: bool,
     pub jobs: usize,
     pub grader_build: String,
+    pub sandbox: Arc<Sandbox>,
+    /// The folders a sandbox hides: the submissions and the reports.
+    pub hidden: Arc<Vec<PathBuf>>,
+    pub pair_timeout: Duration,
 }
 
 /// What is known of a pair before grading it: enough to report an error for it.
@@ -92,10 +103,13 @@ pub async fn grade_all(
     settings: &Settings,
     progress: Arc<Progress>,
 ) -> Vec<Graded> {
+    if let Sandbox::Bwrap(_) = *settings.sandbox {
+        warm_up(&course, &catalogue, &jobs).await;
+    }
     let limit = Arc::new(Semaphore::new(settings.jobs.max(1)));
     let settings = Arc::new(settings.clone());
     let mut tasks = Vec::new();
-    for job in jobs {
+    for (n, job) in jobs.into_iter().enumerate() {
         let (stage, dir) = match &job.target {
             Target::Crate { stage, dir } => (Some(*stage), dir.as_path()),
             Target::Problem { stage, .. } => (*stage, job.dir.as_path()),
@@ -125,7 +139,7 @@ pub async fn grade_all(
             );
             progress.start(&label);
             let started = Instant::now();
-            let graded = grade_one(&course, &catalogue, &job, &task_pair, &settings).await;
+            let graded = grade_one(&course, &catalogue, &job, &task_pair, &settings, n).await;
             progress.finish(&label, &graded, started.elapsed());
             graded
         });
@@ -170,6 +184,7 @@ async fn grade_one(
     job: &Job,
     pair: &Pair,
     settings: &Settings,
+    n: usize,
 ) -> Graded {
     let (index, dir) = match &job.target {
         Target::Problem { reason, .. } => return pair.error(catalogue, reason.clone(), None),
@@ -177,7 +192,9 @@ async fn grade_one(
     };
     let hashed = {
         let (course, catalogue) = (course.clone(), catalogue.clone());
-        let (dir, build) = (dir.clone(), settings.grader_build.clone());
+        // A pair graded with other isolation is graded again.
+        let build = format!("{} {}", settings.grader_build, settings.sandbox.describe());
+        let dir = dir.clone();
         tokio::task::spawn_blocking(move || {
             cache::content_hash(&course, &catalogue.stages[index], &dir, &build)
         })
@@ -205,13 +222,14 @@ async fn grade_one(
             unchanged: true,
         };
     }
-    let graded = match tokio::time::timeout(PAIR_TIMEOUT, grade_crate(course, stage, &dir)).await {
-        Ok(Ok(mut report)) => {
+    let grading = grade_crate(course, stage, &dir, settings, n);
+    let graded = match tokio::time::timeout(settings.pair_timeout, grading).await {
+        Ok(Ok((mut report, error))) => {
             report.path = pair.path.clone();
             Graded {
                 submission: pair.submission.clone(),
                 hash: Some(hash),
-                error: None,
+                error,
                 report,
                 unchanged: false,
             }
@@ -224,8 +242,8 @@ async fn grade_one(
         Err(_) => pair.error(
             catalogue,
             format!(
-                "Grading took longer than {} minutes and was stopped.",
-                PAIR_TIMEOUT.as_secs() / 60
+                "Grading took longer than {} and was stopped.",
+                crate::compile::say_duration(settings.pair_timeout)
             ),
             Some(hash),
         ),
@@ -238,13 +256,81 @@ async fn grade_one(
     graded
 }
 
-/// Grades the crate in `dir`, from a copy when it is a member of the course's workspace.
-async fn grade_crate(course: &Course, stage: &Stage, dir: &Path) -> Result<StageReport> {
-    if course.is_member(dir) {
-        let staged = staging::stage(course, dir).await?;
-        return grade::grade(course, stage, &staged.dir, &|_| {}).await;
+/// Grades the crate in `dir`: in the sandbox when there is one, always from a copy; the
+/// error is why the pair is an error despite its report (a limit it reached).
+async fn grade_crate(
+    course: &Course,
+    stage: &Stage,
+    dir: &Path,
+    settings: &Settings,
+    n: usize,
+) -> Result<(StageReport, Option<String>)> {
+    let report = match &*settings.sandbox {
+        Sandbox::Bwrap(bwrap) => {
+            // The sandbox shows the grading this copy, and hides the submission itself.
+            let staged = staging::stage(course, dir).await?;
+            let outcome = bwrap
+                .grade(course, &stage.id, &staged.dir, &settings.hidden, n)
+                .await?;
+            return match (outcome.report, outcome.error) {
+                (Some(report), error) => Ok((report, error)),
+                (None, error) => {
+                    let why = error.unwrap_or_else(|| "The grading printed no report.".into());
+                    Err(anyhow::anyhow!(why))
+                }
+            };
+        }
+        Sandbox::None { .. } if course.is_member(dir) => {
+            let staged = staging::stage(course, dir).await?;
+            grade::grade(course, stage, &staged.dir, &|_| {}).await?
+        }
+        Sandbox::None { .. } => grade::grade(course, stage, dir, &|_| {}).await?,
+    };
+    let error = report
+        .build
+        .as_ref()
+        .filter(|b| b.timed_out)
+        .and_then(|b| b.summary.clone());
+    Ok((report, error))
+}
+
+/// Builds the solution of every stage among `jobs`, from a copy, into the shared
+/// `target/`: what every sandbox then finds compiled. Trusted code, built outside any
+/// sandbox; a failure only makes the class's builds slower, so it is not fatal.
+async fn warm_up(course: &Course, catalogue: &Catalogue, jobs: &[Job]) {
+    let mut stages: Vec<usize> = jobs
+        .iter()
+        .filter_map(|j| match j.target {
+            Target::Crate { stage, .. } => Some(stage),
+            Target::Problem { .. } => None,
+        })
+        .collect();
+    stages.sort_unstable();
+    stages.dedup();
+    for index in stages {
+        let stage = &catalogue.stages[index];
+        let solution = course.solution_dir(stage);
+        let built = async {
+            let staged = staging::stage(course, &solution).await?;
+            if stage.database {
+                crate::database::install(&course.root, &|_| {}).await?;
+            }
+            grade::build_only(course, stage, &staged.dir).await
+        };
+        match built.await {
+            Ok(outcome) if outcome.ok => {}
+            Ok(outcome) => eprintln!(
+                "warning: the solution of {} did not build ({}); each submission will \
+                 compile its dependencies itself.",
+                stage.id,
+                outcome.summary.unwrap_or_default()
+            ),
+            Err(e) => eprintln!(
+                "warning: could not build the solution of {}: {e:#}",
+                stage.id
+            ),
+        }
     }
-    grade::grade(course, stage, dir, &|_| {}).await
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ pub struct RunRecord {
     pub grader_version: String,
     /// The grader's version and a hash of its binary: what the cache keys on.
     pub grader_build: String,
+    /// How the submissions were isolated: the sandbox and its limits, or why none.
+    #[serde(default)]
+    pub sandbox: String,
     /// The stage graded, or `all`.
     pub stage: String,
     /// A fingerprint of each graded stage's catalogue entry, by stage id.
@@ -77,6 +80,7 @@ pub struct RunInfo<'a> {
     pub elapsed: Duration,
     pub force: bool,
     pub grader_build: String,
+    pub sandbox: String,
     pub merged_from: Vec<String>,
     pub results: &'a [Graded],
 }
@@ -87,6 +91,7 @@ impl RunRecord {
             format_version: FORMAT_VERSION,
             grader_version: env!("CARGO_PKG_VERSION").to_string(),
             grader_build: info.grader_build,
+            sandbox: info.sandbox,
             stage: info.stage,
             catalogue: info.catalogue,
             submissions: info.submissions,
