@@ -206,7 +206,9 @@ pub async fn foreground(root: &Path, port: u16, progress: &(dyn Fn(&str) + Sync)
         "Servers find it at their default MONGO_URI, mongodb://127.0.0.1:{port}/chat. \
          Press Ctrl-C to stop it (its data goes with it)."
     );
-    drop(mongo);
+    // Held until Ctrl-C (which ends the process and kills the stand-in's group):
+    // dropping it would stop the stand-in at once.
+    let _running = mongo;
     std::future::pending::<()>().await;
     Ok(())
 }

@@ -260,6 +260,43 @@ fn interrupting_the_grader_stops_the_learners_server() {
 }
 
 #[test]
+fn grade_mongo_keeps_its_database_running_until_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let progress = temp_dir("mongo-foreground").join("progress.txt");
+    let (mut cmd, tag) = grader_cmd(&["mongo", "--port", &port.to_string()], &progress);
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert!(first.contains("listening on 127.0.0.1:"), "{first}");
+    // Still there a while later, as a learner's server would find it.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "the stand-in stopped after it said it was listening"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let run = common::Run {
+        code: 130,
+        stdout: String::new(),
+        stderr: String::new(),
+        tag,
+    };
+    assert_no_leftovers(&run);
+}
+
+#[test]
 fn list_draws_a_bar_per_stage_from_the_last_grading() {
     let progress = temp_dir("list").join("progress.txt");
     // An old-format line (a bare id: passed) and a new one with counts.
