@@ -117,17 +117,21 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = SandboxMode::Auto)]
         sandbox: SandboxMode,
         /// Sandbox: the most processes (and threads) one grading may run at once.
-        #[arg(long, value_name = "N", default_value_t = Limits::default().processes)]
+        #[arg(long, value_name = "N", default_value_t = Limits::default().processes,
+              value_parser = clap::value_parser!(u64).range(16..))]
         max_processes: u64,
         /// Sandbox: the most memory one grading may use, in MiB.
-        #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory >> 20)]
+        #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory >> 20,
+              value_parser = clap::value_parser!(u64).range(256..))]
         max_memory: u64,
         /// Sandbox: the most one grading may write (its build included), in MiB.
-        #[arg(long, value_name = "MIB", default_value_t = Limits::default().disk >> 20)]
+        #[arg(long, value_name = "MIB", default_value_t = Limits::default().disk >> 20,
+              value_parser = clap::value_parser!(u64).range(64..))]
         max_disk: u64,
         /// The longest one submission's build may take, in seconds (a build script or
         /// macro that loops is stopped and reported as an error).
-        #[arg(long, value_name = "SECS", default_value_t = Limits::default().build_timeout.as_secs())]
+        #[arg(long, value_name = "SECS", default_value_t = Limits::default().build_timeout.as_secs(),
+              value_parser = clap::value_parser!(u64).range(1..))]
         build_timeout: u64,
     },
     /// For instructors: combine the OUT folders of the shards of a class into one.

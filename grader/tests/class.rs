@@ -440,7 +440,7 @@ fn bad_requests_exit_2_with_a_message() {
         list.to_str().unwrap(),
         empty.to_str().unwrap(),
     );
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["class", class, "--stage", "99"], "There is no stage `99`"),
         (
             &["class", "no/such/class", "--stage", "08"],
@@ -464,6 +464,15 @@ fn bad_requests_exit_2_with_a_message() {
             "`x` is not a shard",
         ),
         (&["class", class, "--stage", "08", "--jobs", "0"], "--jobs"),
+        // A tmpfs of size 0 would have no limit at all.
+        (
+            &["class", class, "--stage", "08", "--max-disk", "0"],
+            "0 is not in 64..",
+        ),
+        (
+            &["class", class, "--stage", "08", "--sandbox", "maybe"],
+            "invalid value 'maybe' for '--sandbox",
+        ),
         (&["merge", OUT, class], "has no run.json"),
     ];
     for (args, message) in cases {
