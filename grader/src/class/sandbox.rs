@@ -297,8 +297,11 @@ impl Bwrap {
         let bin = self.sysroot.join("bin");
         let path = format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display());
         let home = std::env::home_dir().unwrap_or_else(|| "/root".into());
-        let env: [(&str, std::ffi::OsString); 8] = [
+        let env: [(&str, std::ffi::OsString); 9] = [
             ("PATH", path.into()),
+            // Each submission is compiled once: an incremental cache would only take
+            // room in the pair's size-limited tmpfs.
+            ("CARGO_INCREMENTAL", "0".into()),
             ("HOME", home.into()),
             ("CARGO_HOME", self.cargo_home.clone().into()),
             ("CARGO", bin.join("cargo").into()),
