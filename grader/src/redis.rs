@@ -715,6 +715,24 @@ mod tests {
         assert_ne!(a.port(), b.port());
         assert!(a.url().starts_with("redis://127.0.0.1:"));
 
+        // As REDIS_URL: it answers HELLO 3 with its version, and every hint gets its URL.
+        let external = Redis::external(a.url()).await.unwrap();
+        assert!(
+            external.origin.starts_with("the Redis ") && !external.origin.contains("unknown"),
+            "{}",
+            external.origin
+        );
+        assert_eq!(external.instance().await.unwrap().url(), a.url());
+        let port = a.port().unwrap();
+        let err = Redis::external(&format!("redis://:nope@127.0.0.1:{port}"))
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            format!("{err:#}").contains("refused the URL's password"),
+            "{err:#}"
+        );
+
         let mut sub = a.connect().await.unwrap();
         let mut publisher = a.connect().await.unwrap();
         let mut other = b.connect().await.unwrap();
@@ -744,7 +762,6 @@ mod tests {
             ])
         );
 
-        let port = a.port().unwrap();
         let dirs: Vec<_> = std::fs::read_dir(scratch.join("redis")).unwrap().collect();
         assert_eq!(dirs.len(), 2);
         drop((sub, publisher, other, a, b));
