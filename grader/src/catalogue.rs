@@ -43,6 +43,10 @@ pub struct Stage {
     /// its own database, which the hint's probe may read too.
     #[serde(default)]
     pub database: bool,
+    /// The stage's servers talk through Redis (stage 13's Socket.IO adapter): every live
+    /// hint gets a Redis of its own, in `REDIS_URL`, shared by the servers it starts.
+    #[serde(default)]
+    pub redis: bool,
     pub hints: Vec<Hint>,
 }
 

@@ -76,6 +76,14 @@ pub enum Command {
         #[arg(long, default_value_t = 27017)]
         port: u16,
     },
+    /// Run a Redis (Debian's redis-server, nothing saved to disk) in the foreground, for
+    /// running two servers of stage 13 by hand. Ctrl-C stops it. (Grading needs none of
+    /// this: the grader starts its own.)
+    Redis {
+        /// The port to listen on (the servers' default `REDIS_URL` uses 6379).
+        #[arg(long, default_value_t = 6379)]
+        port: u16,
+    },
     /// For instructors: grade every submission of a class, a few at a time.
     ///
     /// Prints a table of who passed which hint, and writes to OUT a report per submission

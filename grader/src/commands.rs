@@ -297,3 +297,13 @@ pub async fn mongo(port: u16) -> Result<ExitCode> {
     crate::database::foreground(&course.root, port, &progress).await?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// `cargo grade redis`: a `redis-server` in the foreground, until Ctrl-C.
+pub async fn redis(port: u16) -> Result<ExitCode> {
+    let (course, _) = load()?;
+    let scratch = course.target_dir().join("grader");
+    crate::redis::foreground(&scratch, port)
+        .await
+        .map_err(|e| UsageError(format!("{e:#}")))?;
+    Ok(ExitCode::SUCCESS)
+}

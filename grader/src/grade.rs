@@ -18,6 +18,7 @@ use crate::course::Course;
 use crate::database::{self, Mongo};
 use crate::outcome::{BuildOutcome, Evidence, HintOutcome, StageReport, Status};
 use crate::probe::{self, Ctx};
+use crate::redis;
 use crate::server::{Server, describe_exit};
 
 /// Builds the crate at `dir` as `grade` would, and nothing more: `cargo grade class`
@@ -83,13 +84,12 @@ pub async fn grade(
     let (build, built) = build_phase(&prepared, &manifest, progress).await?;
 
     // Stages that keep data in MongoDB: the run's database server, started once.
-    let needs_db = stage.database
-        && built.is_some()
+    let runs_live = built.is_some()
         && stage
             .hints
             .iter()
             .any(|h| matches!(h.check, Check::Live { .. }));
-    let mongo = if needs_db {
+    let mongo = if stage.database && runs_live {
         // No database is the machine's problem, not the learner's code's: say what to do.
         let mongo = database::shared(&course.root, progress)
             .await
@@ -100,6 +100,16 @@ pub async fn grade(
                 ))
             })?;
         Some(mongo)
+    } else {
+        None
+    };
+    // Stages whose servers talk through Redis: checked once here, an instance per hint.
+    let redis = if stage.redis && runs_live {
+        Some(
+            redis::shared(&course.target_dir().join("grader"))
+                .await
+                .map_err(|e| redis_missing(stage, e))?,
+        )
     } else {
         None
     };
@@ -131,11 +141,25 @@ pub async fn grade(
             ),
             (Some(built), None) => {
                 let listen = Duration::from_millis(stage.listen_timeout_ms);
-                let launch = Launch {
+                let mut launch = Launch {
                     exe: built.exe.clone(),
                     dir: prepared.crate_dir.clone(),
                     env: Vec::new(),
                     listen_timeout: listen,
+                };
+                // Stopped (when the grader started it) once the hint is done.
+                let _redis = match redis {
+                    Some(redis) => {
+                        let instance = redis
+                            .instance()
+                            .await
+                            .map_err(|e| redis_missing(stage, e))?;
+                        launch
+                            .env
+                            .push((redis::REDIS_URL_VAR.to_string(), instance.url().to_string()));
+                        Some(instance)
+                    }
+                    None => None,
                 };
                 match run_live(
                     hint,
@@ -165,6 +189,16 @@ pub async fn grade(
         .collect();
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// No Redis is the machine's problem, not the learner's code's: a usage error that says
+/// what to do.
+fn redis_missing(stage: &Stage, e: anyhow::Error) -> anyhow::Error {
+    crate::commands::UsageError(format!(
+        "stage {}'s servers talk through Redis, and the grader has none: {e:#}",
+        stage.id
+    ))
+    .into()
 }
 
 enum Live {

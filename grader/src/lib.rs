@@ -8,6 +8,8 @@
 //!   everything it started.
 //! - [`database`]: the MongoDB of stages 09–13 (the course's stand-in, started on
 //!   first use, or `MONGO_URI`), a fresh database per graded server.
+//! - [`redis`]: the Redis of stage 13 (`redis-server` started per live hint, or
+//!   `REDIS_URL`), spoken to in RESP by the grader itself.
 //! - [`probe`]: the live checks, built from reusable client steps.
 //! - [`grade`]: one stage checkout through all of the above, into an [`outcome`].
 //! - [`report`]: the outcome for people (a hint list) and machines (JSON, JUnit, TAP).
@@ -36,6 +38,7 @@ pub mod outcome;
 pub mod probe;
 pub mod process;
 pub mod progress;
+pub mod redis;
 pub mod report;
 pub mod reset;
 pub mod server;

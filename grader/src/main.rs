@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             Some(Command::Reset { stage, yes, from }) => reset::run(&stage, yes, from.as_deref()),
             Some(Command::Hint { stage }) => commands::hint(stage.as_deref()).await,
             Some(Command::Mongo { port }) => commands::mongo(port).await,
+            Some(Command::Redis { port }) => commands::redis(port).await,
             Some(Command::Class {
                 submissions,
                 stage,

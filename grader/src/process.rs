@@ -6,14 +6,20 @@
 //! with one `killpg`, and a registry of live groups lets Ctrl-C (or SIGTERM sent to the
 //! grader) clean up before exiting. Dropping a [`Group`] kills it, so an early return or
 //! a panic cannot leave a process behind either.
+//!
+//! A child that needs a folder of its own (a Redis server's working directory) gets an
+//! [`OwnedDir`], registered the same way: removed when dropped, and by [`kill_all`] on
+//! Ctrl-C, after the processes that could still write into it are dead.
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
 static LIVE_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+static LIVE_DIRS: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
 
 /// A running process group, killed when dropped.
 #[derive(Debug)]
@@ -61,11 +67,51 @@ impl Drop for Group {
     }
 }
 
-/// Kills every group still registered; for Ctrl-C and fatal exits.
+/// Kills every group still registered, then removes every registered folder; for
+/// Ctrl-C and fatal exits.
 pub fn kill_all() {
     let groups = std::mem::take(&mut *LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner()));
     for pgid in groups {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+    let dirs = std::mem::take(&mut *LIVE_DIRS.lock().unwrap_or_else(|e| e.into_inner()));
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// A folder the grader made for a child process, removed when dropped or at
+/// [`kill_all`].
+#[derive(Debug)]
+pub struct OwnedDir {
+    path: PathBuf,
+}
+
+impl OwnedDir {
+    /// Creates `path` (and its parents), empty, and registers it.
+    pub fn create(path: PathBuf) -> std::io::Result<OwnedDir> {
+        // A folder left by a grader that was killed outright (SIGKILL) may be in the way.
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path)?;
+        LIVE_DIRS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.clone());
+        Ok(OwnedDir { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for OwnedDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+        LIVE_DIRS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.path);
     }
 }
 

@@ -493,3 +493,87 @@ fn a_database_that_never_answers_is_a_usage_error() {
         assert_no_leftovers(&run);
     }
 }
+
+/// A stage whose servers talk through Redis, and no Redis to be had: a usage error (exit
+/// 2) that says what was tried, after a bounded wait, with no process and no folder left.
+/// No stage has `redis = true` yet, so the test course gives it to stage 01.
+#[test]
+fn a_redis_that_never_answers_is_a_usage_error() {
+    let course = temp_course("redis-unreachable", &["01-tcp-echo"]);
+    let catalogue = course.root.join("grader/catalogue.toml");
+    let text = std::fs::read_to_string(&catalogue).unwrap();
+    let text = text.replacen(
+        "id = \"01-tcp-echo\"\n",
+        "id = \"01-tcp-echo\"\nredis = true\n",
+        1,
+    );
+    std::fs::write(&catalogue, text).unwrap();
+    let redis_dirs = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| common::root().join("target"))
+        .join("grader/redis");
+    let listing = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&redis_dirs)
+            .map(|dir| {
+                dir.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+    let before = listing();
+    let progress = temp_dir("progress").join("progress.txt");
+
+    let mut env = course.env();
+    env.push(("REDIS_URL", Path::new("redis://127.0.0.1:1")));
+    let run = common::grader_with_env(&["check", "01"], &progress, &env, Duration::from_secs(300));
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains(
+            "stage 01-tcp-echo's servers talk through Redis, and the grader has none: \
+             REDIS_URL is redis://127.0.0.1:1, and no Redis answered there"
+        ),
+        "{}",
+        run.dump()
+    );
+    assert_no_leftovers(&run);
+
+    // Without REDIS_URL, a redis-server that cannot start says which program it tried.
+    if std::env::var_os("REDIS_URL").is_none() {
+        let mut env = course.env();
+        env.push(("REDIS_SERVER", Path::new("/no/such/redis-server")));
+        let run =
+            common::grader_with_env(&["check", "01"], &progress, &env, Duration::from_secs(300));
+        run.assert_code(2);
+        assert!(
+            run.stderr.contains("starting /no/such/redis-server")
+                && run.stderr.contains("scripts/install-redis"),
+            "{}",
+            run.dump()
+        );
+        assert_no_leftovers(&run);
+        assert_eq!(listing(), before, "redis-server's folder is removed");
+
+        // And with a redis-server (scripts/test installs one), the stage grades as
+        // before, each hint with a server of its own, all gone afterwards.
+        if which_redis_server() {
+            course.replace_exercise("01-tcp-echo", &course.root.join("solutions/01-tcp-echo"));
+            let run = common::grader_with_env(
+                &["check", "01"],
+                &progress,
+                &course.env(),
+                Duration::from_secs(300),
+            );
+            run.assert_code(0);
+            assert_no_leftovers(&run);
+            assert_eq!(listing(), before, "every redis-server's folder is removed");
+        }
+    }
+}
+
+fn which_redis_server() -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| dir.join("redis-server").is_file())
+}
