@@ -125,7 +125,12 @@ impl Browser {
     }
 
     /// POSTs a form (`username` and `password`, or nothing).
-    pub(crate) async fn post(&mut self, ctx: &Ctx, path: &str, form: &[(&str, &str)]) -> Step<Reply> {
+    pub(crate) async fn post(
+        &mut self,
+        ctx: &Ctx,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Step<Reply> {
         self.send(ctx, Method::POST, path, Some(encode_form(form)))
             .await
     }

@@ -194,7 +194,9 @@ async fn cookie(ctx: &Ctx) -> Step<()> {
             "POST /login as ada answered {} without a Set-Cookie for `{SESSION_COOKIE}`.",
             http::status_line(reply.status)
         ))
-        .expected(format!("Set-Cookie: {SESSION_COOKIE}=…; HttpOnly; SameSite=Lax; Secure")));
+        .expected(format!(
+            "Set-Cookie: {SESSION_COOKIE}=…; HttpOnly; SameSite=Lax; Secure"
+        )));
     };
     let same_site = set.attribute("SameSite").flatten().unwrap_or("");
     let mut missing = Vec::new();
@@ -223,7 +225,9 @@ async fn cookie(ctx: &Ctx) -> Step<()> {
          and `.with_secure(…)` from `COOKIE_SECURE`.",
         missing.join("; and ")
     ))
-    .expected(format!("Set-Cookie: {SESSION_COOKIE}=…; HttpOnly; SameSite=Lax; Secure")))
+    .expected(format!(
+        "Set-Cookie: {SESSION_COOKIE}=…; HttpOnly; SameSite=Lax; Secure"
+    )))
 }
 
 /// ada and grace, registered and connected over WebSocket.
@@ -275,8 +279,9 @@ async fn still_answers(grace: &mut SioClient, after: &str) -> Step<()> {
 async fn long_message(ctx: &Ctx) -> Step<()> {
     let (mut ada, mut grace) = two_sockets(ctx).await?;
     let long = "x".repeat(LONG_CHARS);
-    ctx.transcript
-        .note(format!("ada sends a chat message of {LONG_CHARS} characters"));
+    ctx.transcript.note(format!(
+        "ada sends a chat message of {LONG_CHARS} characters"
+    ));
     let ack = ada
         .emit_with_ack("chat message", vec![json!(long)], EVENT_WAIT)
         .await?;
@@ -300,8 +305,9 @@ async fn long_message(ctx: &Ctx) -> Step<()> {
         .expected("ada ← 430[{\"ok\":false,\"error\":…}], and nothing for grace"));
     }
     let fine = "y".repeat(FINE_CHARS);
-    ctx.transcript
-        .note(format!("ada sends a chat message of {FINE_CHARS} characters"));
+    ctx.transcript.note(format!(
+        "ada sends a chat message of {FINE_CHARS} characters"
+    ));
     ada.emit_with_ack("chat message", vec![json!(fine)], EVENT_WAIT)
         .await?;
     if grace
@@ -401,14 +407,19 @@ async fn flood(ctx: &Ctx) -> Step<()> {
         }
         _ => {
             let later = drain(&mut grace, SILENCE_WAIT).await?;
-            if !later.iter().any(|line| line.get("message") == Some(&json!("sorry"))) {
+            if !later
+                .iter()
+                .any(|line| line.get("message") == Some(&json!("sorry")))
+            {
                 return Err(Failure::new(format!(
                     "{} after the flood, ada's next message did not reach grace: a socket \
                      over its budget should get it back as time passes (a token every \
                      250 ms), not be silenced for ever.",
                     super::lines::seconds(REFILL_WAIT)
                 ))
-                .expected("grace ← 42[\"chat message\",{\"name\":\"ada\",\"message\":\"sorry\"}]"));
+                .expected(
+                    "grace ← 42[\"chat message\",{\"name\":\"ada\",\"message\":\"sorry\"}]",
+                ));
             }
             ctx.transcript.note("grace received it");
         }
@@ -438,7 +449,11 @@ async fn guess(ctx: &Ctx, username: &str) -> Step<(Vec<u16>, Option<Reply>, Opti
         if reply.status == StatusCode::TOO_MANY_REQUESTS {
             ctx.transcript.note(format!(
                 "mallory → POST /login as {username} with wrong passwords: {}",
-                statuses.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+                statuses
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
             return Ok((statuses, first_refusal, Some(reply)));
         }
@@ -446,7 +461,11 @@ async fn guess(ctx: &Ctx, username: &str) -> Step<(Vec<u16>, Option<Reply>, Opti
     }
     ctx.transcript.note(format!(
         "mallory → POST /login as {username} with wrong passwords: {}",
-        statuses.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+        statuses
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     Ok((statuses, first_refusal, None))
 }
@@ -467,7 +486,11 @@ async fn login_throttle(ctx: &Ctx) -> Step<()> {
              slows a guesser down. Count failed logins per username, and after 5 within a few \
              minutes answer `429 Too Many Requests` with a `Retry-After` header, before \
              checking the password.",
-            statuses.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+            statuses
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .expected(expected));
     };
@@ -487,7 +510,8 @@ async fn login_throttle(ctx: &Ctx) -> Step<()> {
         ))
         .expected("Retry-After: <seconds>"));
     }
-    ctx.transcript.note(format!("the 429 says Retry-After: {retry}"));
+    ctx.transcript
+        .note(format!("the 429 says Retry-After: {retry}"));
 
     let mut mallory = Browser::new("mallory");
     let right = [("username", "ada"), ("password", PASSWORD)];
@@ -501,7 +525,13 @@ async fn login_throttle(ctx: &Ctx) -> Step<()> {
         ))
         .expected("429 Too Many Requests"));
     }
-    let api = post_json(ctx, "mallory", "/auth/login", &json!({"username": "ada", "password": PASSWORD})).await?;
+    let api = post_json(
+        ctx,
+        "mallory",
+        "/auth/login",
+        &json!({"username": "ada", "password": PASSWORD}),
+    )
+    .await?;
     if api.status != StatusCode::TOO_MANY_REQUESTS {
         return Err(Failure::new(format!(
             "While ada's username was locked through the form, `POST /auth/login` still \
@@ -525,13 +555,16 @@ async fn login_throttle(ctx: &Ctx) -> Step<()> {
         ))
         .expected(format!("{statuses:?} for both")));
     }
-    grace.log_in(ctx, "grace", GRACE_PASSWORD).await.map_err(|f| {
-        Failure::new(format!(
-            "While ada's username was locked, grace could not log in: {} The lock is for \
+    grace
+        .log_in(ctx, "grace", GRACE_PASSWORD)
+        .await
+        .map_err(|f| {
+            Failure::new(format!(
+                "While ada's username was locked, grace could not log in: {} The lock is for \
              the username that failed, not for everyone (nor for a whole IP address: \
              everyone here comes from 127.0.0.1).",
-            f.reason
-        ))
-    })?;
+                f.reason
+            ))
+        })?;
     Ok(())
 }

@@ -37,6 +37,8 @@ use axum::response::{IntoResponse, Response};
 
 /// The environment variable with more origins, separated by commas.
 const ORIGINS_VAR: &str = "ALLOWED_ORIGINS";
+/// The body of the refusal.
+const FOREIGN_ORIGIN: &str = "this origin may not open a socket here";
 /// Where socketioxide answers (its default `req_path`).
 const SOCKET_IO_PATH: &str = "/socket.io";
 
@@ -100,8 +102,7 @@ pub async fn check_origin(
         let allowed = origin.to_str().is_ok_and(|o| allowed.allows(o));
         if !allowed {
             println!("refused a Socket.IO request from the origin {origin:?}");
-            return (StatusCode::FORBIDDEN, "this origin may not open a socket here")
-                .into_response();
+            return (StatusCode::FORBIDDEN, FOREIGN_ORIGIN).into_response();
         }
     }
     next.run(request).await
