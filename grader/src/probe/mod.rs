@@ -19,6 +19,7 @@ pub mod hardening;
 pub mod http;
 pub mod jwt;
 pub mod lines;
+pub mod lockout;
 pub mod session;
 pub mod sio;
 pub mod socketio;
