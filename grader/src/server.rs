@@ -48,6 +48,12 @@ pub const SESSION_SECRET: &str =
 pub const JWT_SECRET_VAR: &str = "JWT_SECRET";
 pub const JWT_SECRET: &str = "the-grader-signs-tokens-with-this-key-too-0123456789abcdef";
 
+/// The environment variable stage 12's servers read to know that the site is served
+/// over https, so that their session cookie gets `Secure`. Every graded server is told
+/// so: a server's switch can only be checked when it is turned on, and the grader's
+/// clients send cookies back over plain http all the same, as browsers do not.
+pub const COOKIE_SECURE_VAR: &str = "COOKIE_SECURE";
+
 pub struct Server {
     child: tokio::process::Child,
     group: Group,
@@ -125,6 +131,7 @@ impl Server {
             .env("PORT", port.to_string())
             .env(SESSION_SECRET_VAR, SESSION_SECRET)
             .env(JWT_SECRET_VAR, JWT_SECRET)
+            .env(COOKIE_SECURE_VAR, "1")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -128,3 +128,8 @@ fn every_stage_has_a_fixture_test() {
 fn fixtures_11_jwt_handshake() {
     check_stage("11-jwt-handshake");
 }
+
+#[test]
+fn fixtures_12_hardening() {
+    check_stage("12-hardening");
+}

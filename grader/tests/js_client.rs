@@ -12,13 +12,15 @@
 //! one, a changed one or the right value under another cookie name is refused, by a
 //! CONNECT_ERROR or by HTTP 401/403 on the handshake, the two refusals the stage allows.
 //!
-//! Stages 09 to 11 keep their data in MongoDB: each server gets a database of its own,
+//! Stages 09 to 12 keep their data in MongoDB: each server gets a database of its own,
 //! on a MongoDB this test starts for itself (or `MONGO_URI`'s). Stage 10's script
 //! registers and logs in with the forms, sends the cookie, checks that a private
 //! message reaches every tab of a user and that logging out disconnects one session's
 //! sockets only; stage 11's gets a token from the JSON API, connects with it in `auth`,
-//! and tries no, garbage, expired, wrong-signature and `alg: none` tokens
-//! (`grader/tests/js/accounts.mjs`).
+//! and tries no, garbage, expired, wrong-signature and `alg: none` tokens; stage 12's
+//! checks the cookie's flags, connects with the server's own `Origin` and is refused
+//! (HTTP 403) with a foreign one, and sees a long message and repeated failed logins
+//! refused (`grader/tests/js/accounts.mjs`).
 //!
 //! Each transport gets a fresh server (the counts start at zero), started and stopped by
 //! the grader's own `Server`; the three run at once. Servers and Node processes live in
@@ -202,4 +204,9 @@ async fn login_logout_solution_with_the_js_client() {
 #[tokio::test]
 async fn jwt_handshake_solution_with_the_js_client() {
     check_solution("11-jwt-handshake", "jwt-handshake-solution").await;
+}
+
+#[tokio::test]
+async fn hardening_solution_with_the_js_client() {
+    check_solution("12-hardening", "hardening-solution").await;
 }

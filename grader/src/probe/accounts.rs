@@ -102,13 +102,13 @@ pub async fn run(name: &str, params: &toml::Table, ctx: &Ctx) -> Option<Step<()>
 }
 
 /// A visitor with a cookie jar.
-struct Browser {
+pub(crate) struct Browser {
     who: String,
     jar: Jar,
 }
 
 impl Browser {
-    fn new(who: &str) -> Browser {
+    pub(crate) fn new(who: &str) -> Browser {
         Browser {
             who: who.to_string(),
             jar: Jar::default(),
@@ -116,7 +116,7 @@ impl Browser {
     }
 
     /// The `Cookie` header this browser sends, if it has cookies.
-    fn cookie(&self) -> Option<String> {
+    pub(crate) fn cookie(&self) -> Option<String> {
         self.jar.header()
     }
 
@@ -125,7 +125,12 @@ impl Browser {
     }
 
     /// POSTs a form (`username` and `password`, or nothing).
-    async fn post(&mut self, ctx: &Ctx, path: &str, form: &[(&str, &str)]) -> Step<Reply> {
+    pub(crate) async fn post(
+        &mut self,
+        ctx: &Ctx,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Step<Reply> {
         self.send(ctx, Method::POST, path, Some(encode_form(form)))
             .await
     }
@@ -200,7 +205,7 @@ impl Browser {
     }
 
     /// Registers `username`, which must log the browser in.
-    async fn register(&mut self, ctx: &Ctx, username: &str, password: &str) -> Step<()> {
+    pub(crate) async fn register(&mut self, ctx: &Ctx, username: &str, password: &str) -> Step<()> {
         let reply = self
             .post(
                 ctx,
@@ -212,7 +217,7 @@ impl Browser {
     }
 
     /// Logs in as `username`, which must succeed.
-    async fn log_in(&mut self, ctx: &Ctx, username: &str, password: &str) -> Step<()> {
+    pub(crate) async fn log_in(&mut self, ctx: &Ctx, username: &str, password: &str) -> Step<()> {
         let reply = self
             .post(
                 ctx,
@@ -357,10 +362,10 @@ fn encode(text: &str) -> String {
 /// A context for sockets whose packets stay out of the transcript (see the module's
 /// comment). Its connections are parked with the real context's, so they stay open
 /// until the verdict like any other.
-struct Quiet(Ctx);
+pub(crate) struct Quiet(pub(crate) Ctx);
 
 impl Quiet {
-    fn new(ctx: &Ctx) -> Quiet {
+    pub(crate) fn new(ctx: &Ctx) -> Quiet {
         let mut quiet = Ctx::new(ctx.port);
         quiet.parked = ctx.parked.clone();
         Quiet(quiet)
@@ -375,7 +380,7 @@ impl Drop for Quiet {
 }
 
 /// One handshake and CONNECT over WebSocket as `who`, with this `Cookie` header.
-async fn attempt(ctx: &Ctx, who: &str, cookie: Option<&str>) -> Step<Answer> {
+pub(crate) async fn attempt(ctx: &Ctx, who: &str, cookie: Option<&str>) -> Step<Answer> {
     let mut options = Options::new(Transport::Websocket);
     let with = match cookie {
         Some(cookie) => {
@@ -393,7 +398,7 @@ async fn attempt(ctx: &Ctx, who: &str, cookie: Option<&str>) -> Step<Answer> {
 
 /// A socket of a logged-in browser, once the server has announced it: its connection
 /// handler has run, so what follows comes in the same order on every run.
-async fn join(ctx: &Ctx, who: &str, browser: &Browser) -> Step<SioClient> {
+pub(crate) async fn join(ctx: &Ctx, who: &str, browser: &Browser) -> Step<SioClient> {
     let cookie = browser.cookie();
     match attempt(ctx, who, cookie.as_deref()).await? {
         Answer::Accepted(client) => {
@@ -414,14 +419,14 @@ async fn join(ctx: &Ctx, who: &str, browser: &Browser) -> Step<SioClient> {
 
 /// Disconnects clients one after the other, so that the server's log is the same on
 /// every run.
-async fn leave(clients: Vec<SioClient>) {
+pub(crate) async fn leave(clients: Vec<SioClient>) {
     for client in clients {
         client.disconnect().await;
     }
 }
 
 /// The first argument of an event or an ack.
-fn first(args: &[Value]) -> Value {
+pub(crate) fn first(args: &[Value]) -> Value {
     args.first().cloned().unwrap_or(Value::Null)
 }
 

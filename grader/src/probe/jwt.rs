@@ -131,7 +131,7 @@ struct Issued {
 
 /// `POST path` with a JSON body, recorded in the transcript (tokens in the answer shown
 /// as `eyJ…`).
-async fn post_json(ctx: &Ctx, who: &str, path: &str, body: &Value) -> Step<Reply> {
+pub(crate) async fn post_json(ctx: &Ctx, who: &str, path: &str, body: &Value) -> Step<Reply> {
     let url = http::url(ctx, path);
     let text = body.to_string();
     ctx.transcript.command(&format!(

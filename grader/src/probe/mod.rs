@@ -15,9 +15,11 @@ pub mod auth;
 pub mod chat;
 pub mod cookies;
 pub mod engineio;
+pub mod hardening;
 pub mod http;
 pub mod jwt;
 pub mod lines;
+pub mod lockout;
 pub mod session;
 pub mod sio;
 pub mod socketio;
@@ -169,10 +171,11 @@ pub fn validate(name: &str, params: &toml::Table) -> Result<()> {
         "session-name" => parse::<session::NameParams>(params).map(drop),
         "auth-refuses" => parse::<auth::RefusesParams>(params).map(drop),
         "auth-accepts" | "auth-chat-name" => parse::<auth::NoParams>(params).map(drop),
-        // Stages 09–11 each keep their probes' names in their own module.
+        // Stages 09–12 each keep their probes' names in their own module.
         other => store::validate(other, params)
             .or_else(|| accounts::validate(other, params))
             .or_else(|| jwt::validate(other, params))
+            .or_else(|| hardening::validate(other, params))
             .unwrap_or_else(|| {
                 bail!("There is no probe named `{other}` (see grader/src/probe/mod.rs)")
             }),
@@ -209,6 +212,9 @@ pub async fn run(name: &str, params: &toml::Table, ctx: &Ctx) -> Step<()> {
                 return result;
             }
             if let Some(result) = jwt::run(other, params, ctx).await {
+                return result;
+            }
+            if let Some(result) = hardening::run(other, params, ctx).await {
                 return result;
             }
             Err(Failure::new(format!("There is no probe named `{other}`.")))

@@ -1,10 +1,11 @@
-// Stages 10 and 11 with the JavaScript client: accounts with cookie sessions (log in,
-// rooms per user and per session, log out), and JSON Web Tokens in the handshake's
-// `auth`. Imported by check.mjs, which runs one scenario per stage and transport.
+// Stages 10 to 12 with the JavaScript client: accounts with cookie sessions (log in,
+// rooms per user and per session, log out), JSON Web Tokens in the handshake's `auth`,
+// and the defences of stage 12 (Origin, cookie flags, limits). Imported by check.mjs,
+// which runs one scenario per stage and transport.
 //
-// The two stages' contract (forms and JSON bodies, event names, refusal messages) is
-// the one the grader's probes check; `book/src/10-login-logout.md` and
-// `book/src/11-jwt-handshake.md` document it.
+// The stages' contract (forms and JSON bodies, event names, refusal messages) is the
+// one the grader's probes check; `book/src/10-login-logout.md`,
+// `book/src/11-jwt-handshake.md` and `book/src/12-hardening.md` document it.
 
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
@@ -178,4 +179,54 @@ export async function jwtHandshake({ url, client, pass }) {
     assert.equal(refusal, 'CONNECT_ERROR "Authentication error"', `${name}: refused with ${refusal}`);
   }
   pass('bad-tokens-refused');
+}
+
+/**
+ * Stage 12: a same-origin client gets in with its cookie; the same cookie from a
+ * foreign page's `Origin` is refused with HTTP 403 (over WebSocket, the client reports
+ * "Unexpected server response: 403"; over polling, an xhr poll error of status 403).
+ * Node sends no `Origin` of its own: `extraHeaders` plays the browser's part.
+ */
+export async function hardening({ url, client, pass }) {
+  await register(url, 'ada');
+  const res = await post(url, '/login', { form: { username: 'ada', password: PASSWORD } });
+  assert.equal(res.status, 303, `POST /login as ada answered ${res.status}, expected 303`);
+  const set = res.setCookies.map(parseSetCookie).find((c) => c.name === SESSION_COOKIE && c.value);
+  assert.ok(set, `POST /login set no ${SESSION_COOKIE} cookie`);
+  assert.ok(set.attributes.has('httponly'), `the session cookie is not HttpOnly: ${show(res.setCookies)}`);
+  assert.match(set.attributes.get('samesite') ?? '', /^(lax|strict)$/i, `the session cookie's SameSite: ${show(res.setCookies)}`);
+  pass('cookie-flags');
+  const cookie = `${SESSION_COOKIE}=${set.value}`;
+
+  const origin = new URL(url).origin;
+  const own = client('ada-own-origin', { extraHeaders: { cookie, origin } });
+  await own.connect();
+  const whoami = await ask(own, 'whoami');
+  assert.equal(whoami?.username, 'ada', `whoami answered ${show(whoami)}`);
+  pass('same-origin-connects');
+
+  const refusals = await Promise.all(
+    ['https://evil.example', `${origin}.evil.example`].map((foreign) =>
+      client(`mallory-${foreign}`, { extraHeaders: { cookie, origin: foreign } }).expectRefused(),
+    ),
+  );
+  for (const refusal of refusals) assert.match(refusal, /^HTTP 403/, `a foreign origin was refused with ${refusal}`);
+  pass(`foreign-origin-refused (${refusals[0]})`);
+
+  const long = await ask(own, 'chat message', 'x'.repeat(5000));
+  assert.equal(long?.ok, false, `a message of 5000 characters was answered ${show(long)}`);
+  const fine = await ask(own, 'chat message', 'hello');
+  assert.equal(fine, 'ok', `a short message was answered ${show(fine)}`);
+  pass('long-message-refused');
+
+  const statuses = [];
+  let locked;
+  for (let i = 0; i < 10 && !locked; i += 1) {
+    const guess = await post(url, '/login', { form: { username: 'nobody', password: `guess ${i}` } });
+    statuses.push(guess.status);
+    if (guess.status === 429) locked = guess;
+  }
+  assert.ok(locked, `ten wrong logins were answered ${show(statuses)}, with no 429`);
+  assert.match(locked.headers.get('retry-after') ?? '', /^[1-9][0-9]*$/, 'the 429 has no Retry-After in seconds');
+  pass(`login-throttled (${statuses.join(' ')})`);
 }

@@ -4,7 +4,7 @@
 //   node check.mjs STAGE URL MODE
 //     STAGE  03-socketio-setup | 04-user-count | 05-disconnect | 06-chat-messages
 //            | 07-sessions | 08-socket-session-auth | 09-mongo-session-store
-//            | 10-login-logout | 11-jwt-handshake (in accounts.mjs)
+//            | 10-login-logout | 11-jwt-handshake | 12-hardening (in accounts.mjs)
 //     URL    the server, e.g. http://127.0.0.1:3000 (a fresh server: the counts start at 0)
 //     MODE   polling | websocket | upgrade
 //
@@ -13,7 +13,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { jwtHandshake, loginLogout } from './accounts.mjs';
+import { hardening, jwtHandshake, loginLogout } from './accounts.mjs';
 import { CLIENT_VERSION, Client, MODES, WAIT_MS, get, log, parseSetCookie, show, traceText } from './lib.mjs';
 
 /** Stops everything after this long, whatever is still pending. */
@@ -190,6 +190,7 @@ const STAGES = {
   // Accounts and tokens: see accounts.mjs.
   '10-login-logout': loginLogout,
   '11-jwt-handshake': jwtHandshake,
+  '12-hardening': hardening,
 };
 
 /**

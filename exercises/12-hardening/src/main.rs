@@ -1,0 +1,756 @@
+//! Stage 12: hardening what the earlier stages built, against the attacks they leave
+//! open.
+//!
+//! Run it with `cargo grade mongo` in one terminal (a MongoDB on 127.0.0.1:27017) and
+//! `PORT=4000 cargo run -p hardening` in another. This is the starter: the stage 11
+//! server, unchanged, and two empty modules, `origin.rs` and `throttle.rs`. It works;
+//! what it lacks is defences:
+//!
+//! - a page of another site can open a socket with the visitor's session cookie;
+//! - the session cookie is never `Secure`, even when the site is served over https;
+//! - a WebSocket may send a packet of 64 MiB, and a chat line may be a novel, and both
+//!   are broadcast to everyone;
+//! - a socket may send events as fast as it can;
+//! - anyone may try passwords as fast as the server can hash them.
+//!
+//! Follow the numbered TODOs, in `origin.rs` (2, 3), this file (1, 3 to 6, 8, 10,
+//! 11) and `throttle.rs` (7, 9), reading the chapter `12-hardening`.
+
+mod accounts;
+// TODO: (11) once the middleware and the handlers use them, delete these two `allow`s:
+// the compiler then points at anything still unused.
+#[allow(dead_code)]
+mod origin;
+mod store;
+#[allow(dead_code)]
+mod throttle;
+mod token;
+
+use std::env::VarError;
+use std::error::Error;
+use std::fmt;
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::extract::State as AxumState;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Json, Router};
+use mongodb::bson::doc;
+use mongodb::options::ClientOptions;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use socketioxide::SocketIo;
+use socketioxide::extract::{
+    AckSender, Data, Extension, HttpExtension, MaybeExtension, SocketRef, State, TryData,
+};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
+use tokio::net::TcpListener;
+use tower_sessions::cookie::time::Duration;
+use tower_sessions::cookie::{Key, SameSite};
+use tower_sessions::{Expiry, Session, SessionManagerLayer, session};
+
+use accounts::{AccountError, Accounts, Registration, User};
+use store::MongoStore;
+use token::Tokens;
+
+/// The port used when `PORT` is not set.
+const DEFAULT_PORT: u16 = 3000;
+/// The database used when `MONGO_URI` is not set, and its name when the URI has none.
+const DEFAULT_MONGO_URI: &str = "mongodb://127.0.0.1:27017/chat";
+const DEFAULT_DATABASE: &str = "chat";
+/// How long to wait for MongoDB at start before giving up with a message.
+const MONGO_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The `Content-Type` of the two scripts the page loads.
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+/// The session cookie's name, the same for the pages and the Socket.IO handshake.
+const SESSION_COOKIE: &str = "chat.sid";
+/// Where the logged-in user is kept in the session's data.
+const USER_ID_KEY: &str = "user_id";
+const USERNAME_KEY: &str = "username";
+/// How long a session lives after it was last saved.
+const SESSION_LIFETIME: Duration = Duration::hours(12);
+/// The environment variable that holds the key for signing session cookies.
+const SECRET_VAR: &str = "SESSION_SECRET";
+
+/// The one answer to a failed login, whichever part was wrong.
+const WRONG_LOGIN: &str = "wrong username or password";
+
+// TODO: (1) the limits, as constants: the largest packet (16 KiB), the longest chat
+// message (1000 characters), each socket's budget of events (a burst of 10, then one
+// every 250 ms), and the failed logins per username (5 within 5 minutes).
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match serve().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), Box<dyn Error>> {
+    let port = port_from_env()?;
+    let key = session_key()?;
+    let tokens = Tokens::from_env()?;
+    let db = connect_database().await?;
+    let accounts = Accounts::new(&db).await?;
+    let store = MongoStore::new(&db).await?;
+
+    // The sockets' handlers get the accounts (to find a user by id or name), the
+    // tokens (the connect middleware checks them) and the count of connected sockets,
+    // each its own state type.
+    // TODO: (5) bound the size of what a socket may send. `.max_payload(…)` bounds a
+    // polling POST (its default is 100 KB); a WebSocket message is bounded by
+    // `.ws_max_message_size(…)`, whose default is 64 MiB. Set both (and
+    // `.ws_max_frame_size(…)`) to 16 KiB.
+    let (layer, io) = SocketIo::builder()
+        .with_state(accounts.clone())
+        .with_state(tokens.clone())
+        .with_state(Online::default())
+        .build_layer();
+    io.ns("/", on_connect.with(authenticate));
+
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        // TODO: (4) set each flag explicitly, even where it is tower-sessions' default:
+        // `.with_http_only(true)`, `.with_same_site(SameSite::Lax)`, and `Secure` when
+        // the site is served over https, which `COOKIE_SECURE=1` says (read it in a
+        // function like `port_from_env`; off when unset, for plain http in development).
+        .with_secure(false)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(SESSION_LIFETIME))
+        .with_signed(key);
+
+    // The HTTP handlers need the accounts too, the tokens (the API hands them out), and
+    // `io`: logging out disconnects the session's sockets.
+    let app = App {
+        accounts,
+        tokens,
+        io,
+    };
+    let router = Router::new()
+        .route("/", get(index))
+        .route("/login", get(login_page).post(log_in))
+        .route("/register", post(register))
+        .route("/logout", post(log_out))
+        .route("/me", get(me))
+        // The JSON API for programs: the same accounts, answered with a token.
+        .route("/auth/register", post(api_register))
+        .route("/auth/login", post(api_log_in))
+        .route(
+            "/chat.js",
+            get(([(CONTENT_TYPE, JAVASCRIPT)], chat_page::CHAT_JS)),
+        )
+        .route(
+            "/socket.io.min.js",
+            get(([(CONTENT_TYPE, JAVASCRIPT)], chat_page::SOCKET_IO_JS)),
+        )
+        .route(
+            "/style.css",
+            get(([(CONTENT_TYPE, "text/css")], chat_page::STYLE_CSS)),
+        )
+        .with_state(app)
+        .layer(layer)
+        // TODO: (3) here, between the Socket.IO layer and the session layer, the origin
+        // check: `.layer(middleware::from_fn_with_state(origins, origin::check_origin))`.
+        // The origins need the port really in use: bind the listener (below) before
+        // making the router, and `AllowedOrigins::from_env(listener.local_addr()?.port())`.
+        // Outermost: the Socket.IO handshake carries the `Session` too (stage 08).
+        .layer(sessions);
+
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|err| format!("cannot listen on {addr}: {err}"))?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
+    stdout.flush()?;
+    axum::serve(listener, router).await?;
+    Ok(())
+}
+
+/// The database named in `MONGO_URI`, once it has answered a ping: a server that
+/// cannot reach its database says so at once, rather than at the first login.
+async fn connect_database() -> Result<mongodb::Database, String> {
+    let uri = std::env::var("MONGO_URI").unwrap_or_else(|_| DEFAULT_MONGO_URI.to_string());
+    let unreachable = |err: mongodb::error::Error| {
+        format!(
+            "no MongoDB answered at {uri} ({err}). Start one with `cargo grade mongo`, \
+             or point MONGO_URI at yours"
+        )
+    };
+    let mut options = ClientOptions::parse(&uri).await.map_err(unreachable)?;
+    // The driver waits 30 s for a server by default; a missing one should not take
+    // that long to report.
+    options.server_selection_timeout.get_or_insert(MONGO_WAIT);
+    let client = mongodb::Client::with_options(options).map_err(unreachable)?;
+    let db = client
+        .default_database()
+        .unwrap_or_else(|| client.database(DEFAULT_DATABASE));
+    db.run_command(doc! { "ping": 1 })
+        .await
+        .map_err(unreachable)?;
+    Ok(db)
+}
+
+/// `GET /`: the chat for a logged-in visitor; everyone else is sent to log in.
+///
+/// `Redirect::to` answers `303 See Other`, which a browser follows with a GET.
+async fn index(session: Session) -> Result<Response, AppError> {
+    Ok(match logged_in_user(&session).await? {
+        Some(_) => Html(chat_page::INDEX_HTML).into_response(),
+        None => Redirect::to("/login").into_response(),
+    })
+}
+
+/// `GET /login`: two forms, one to log in and one to register.
+async fn login_page() -> Html<&'static str> {
+    Html(chat_page::LOGIN_HTML)
+}
+
+/// `POST /register`: creates the account and logs the visitor in.
+///
+/// `Form` reads the `application/x-www-form-urlencoded` body the page's form sends;
+/// a body without both fields gets a `422` from axum before this runs.
+async fn register(
+    AxumState(app): AxumState<App>,
+    session: Session,
+    Form(form): Form<Credentials>,
+) -> Result<Response, AppError> {
+    if let Some(why) = accounts::refuse_registration(&form.username, &form.password) {
+        return Ok((StatusCode::BAD_REQUEST, why).into_response());
+    }
+    match app
+        .accounts
+        .register(&form.username, &form.password)
+        .await?
+    {
+        Registration::Created(user) => {
+            start_session(&session, &user).await?;
+            println!("{} registered", user.username);
+            Ok(Redirect::to("/").into_response())
+        }
+        Registration::Taken => Ok((StatusCode::CONFLICT, "that username is taken").into_response()),
+    }
+}
+
+/// `POST /login`: checks the password and logs the visitor in.
+///
+/// A wrong password and an unknown username get the same status and the same words,
+/// and take the same time (see `Accounts::log_in`): an answer that said which one was
+/// wrong would let anyone find out who has an account, and then guess only their
+/// passwords.
+///
+/// TODO: (10) throttle failed logins, here and in `api_log_in`, with one
+/// `LoginThrottle` kept in `App`: a username that is locked gets `429 Too Many
+/// Requests` with a `Retry-After` header (seconds, rounded up), before the password is
+/// even checked; a failure is counted, a success clears the count. Unknown usernames
+/// are counted like known ones, so the answers tell nothing about who has an account.
+async fn log_in(
+    AxumState(app): AxumState<App>,
+    session: Session,
+    Form(form): Form<Credentials>,
+) -> Result<Response, AppError> {
+    let Some(user) = app.accounts.log_in(&form.username, &form.password).await? else {
+        return Ok((StatusCode::UNAUTHORIZED, WRONG_LOGIN).into_response());
+    };
+    start_session(&session, &user).await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+/// Writes `user` into the session, under a new session id.
+///
+/// `cycle_id` first: the visitor keeps their session's data but gets a new id, and the
+/// old id is deleted from the store. Without it, someone who planted a session cookie
+/// of their own in the victim's browser (session fixation) would find that session
+/// logged in as the victim once they log in. The new id reaches the browser in this
+/// response's `Set-Cookie`.
+async fn start_session(session: &Session, user: &User) -> Result<(), session::Error> {
+    session.cycle_id().await?;
+    session.insert(USER_ID_KEY, &user.id).await?;
+    session.insert(USERNAME_KEY, &user.username).await?;
+    Ok(())
+}
+
+/// `POST /logout`: ends the session, and every socket opened with it.
+///
+/// The session's id must be read before `flush`, which forgets it; and only after the
+/// session is loaded (`logged_in_user` does that), since until then `id()` is merely
+/// what the cookie said. `flush` deletes the session from the store, and the session
+/// layer answers with a `Set-Cookie` that removes the cookie. A socket does not read
+/// its session again after the handshake, so the sockets are told separately: each
+/// one joined the room `session:{id}` when it connected.
+async fn log_out(AxumState(app): AxumState<App>, session: Session) -> Result<Redirect, AppError> {
+    let user = logged_in_user(&session).await?;
+    let id = session.id();
+    session.flush().await?;
+    if let (Some(user), Some(id)) = (user, id) {
+        println!("{} logged out", user.username);
+        // Sends each socket in the room a DISCONNECT and closes it; their disconnect
+        // handlers run as for any other leaving socket.
+        if let Err(err) = app.io.within(session_room(&id)).disconnect().await {
+            eprintln!("could not disconnect the sockets of a session: {err}");
+        }
+    }
+    Ok(Redirect::to("/login"))
+}
+
+/// `GET /me`: who is logged in, as `{"id", "username", "name"}`, or `401`.
+///
+/// `name` repeats `username` for the chat page, which shows `name` (from stage 07 on).
+async fn me(session: Session) -> Result<Response, AppError> {
+    Ok(match logged_in_user(&session).await? {
+        Some(user) => Json(json!({
+            "id": user.id,
+            "username": user.username,
+            "name": user.username,
+        }))
+        .into_response(),
+        None => (StatusCode::UNAUTHORIZED, "not logged in").into_response(),
+    })
+}
+
+/// `POST /auth/register`: creates the account and answers a token for it, `201
+/// Created` with `{"token": "eyJ…", "user": {"id": "…", "username": "…"}}`.
+///
+/// The same checks as the form's `/register`, with JSON in and JSON out: `Json`
+/// reads a body sent as `application/json` (another content type gets a `415` from
+/// axum, a body without both fields a `422`). No session is touched: the client keeps
+/// the token itself, and sends it back in the Socket.IO handshake.
+async fn api_register(
+    AxumState(app): AxumState<App>,
+    Json(form): Json<Credentials>,
+) -> Result<Response, AppError> {
+    if let Some(why) = accounts::refuse_registration(&form.username, &form.password) {
+        return Ok(api_error(StatusCode::BAD_REQUEST, &why));
+    }
+    match app
+        .accounts
+        .register(&form.username, &form.password)
+        .await?
+    {
+        Registration::Created(user) => {
+            println!("{} registered for a token", user.username);
+            let token = app.tokens.issue(&user)?;
+            let body = Json(TokenAnswer { token, user });
+            Ok((StatusCode::CREATED, body).into_response())
+        }
+        Registration::Taken => Ok(api_error(StatusCode::CONFLICT, "that username is taken")),
+    }
+}
+
+/// `POST /auth/login`: checks the password and answers a token, `200 OK` with the same
+/// body as `/auth/register`.
+///
+/// A wrong password and an unknown username get the same answer, word for word, and
+/// take as long (`Accounts::log_in` checks a dummy hash for an unknown name), as the
+/// form's `/login` does.
+async fn api_log_in(
+    AxumState(app): AxumState<App>,
+    Json(form): Json<Credentials>,
+) -> Result<Response, AppError> {
+    let Some(user) = app.accounts.log_in(&form.username, &form.password).await? else {
+        return Ok(api_error(StatusCode::UNAUTHORIZED, WRONG_LOGIN));
+    };
+    let token = app.tokens.issue(&user)?;
+    Ok(Json(TokenAnswer { token, user }).into_response())
+}
+
+/// An error of the JSON API: `status` with `{"error": "…"}`.
+fn api_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// The user the session belongs to, if the visitor logged in. Loads the session.
+async fn logged_in_user(session: &Session) -> Result<Option<User>, session::Error> {
+    let id = session.get::<String>(USER_ID_KEY).await?;
+    let username = session.get::<String>(USERNAME_KEY).await?;
+    Ok(id.zip(username).map(|(id, username)| User { id, username }))
+}
+
+/// The connect middleware: a socket gets in with a good token, or else with the
+/// session of a logged-in visitor; everyone else gets CONNECT_ERROR `Authentication
+/// error`.
+///
+/// `TryData<Auth>` is the CONNECT packet's `auth` payload, read as an `Auth`. It is
+/// `Err` when there is none, or when it is not an object (a client may send
+/// anything): then there is no token. A token, when there is one, decides alone: a bad
+/// token is refused even if the request also carries a good cookie, so a client
+/// always learns that its token is wrong instead of being let in as someone else.
+///
+/// Every refusal is the same `AuthError`, with the same message: a client learns
+/// nothing about which check failed (was the signature wrong? did the user exist?),
+/// and socket.io-client users expect this text. The cause goes to the server's log.
+async fn authenticate(
+    socket: SocketRef,
+    TryData(auth): TryData<Auth>,
+    HttpExtension(session): HttpExtension<Session>,
+    State(tokens): State<Tokens>,
+    State(accounts): State<Accounts>,
+) -> Result<(), AuthError> {
+    let token = auth.ok().and_then(|auth| auth.token);
+    let user = match token {
+        Some(token) => user_of_token(&tokens, &accounts, &token).await?,
+        None => {
+            let user = logged_in_user(&session).await.map_err(|err| {
+                eprintln!("refused a handshake: the session store failed: {err}");
+                AuthError
+            })?;
+            let (Some(user), Some(id)) = (user, session.id()) else {
+                println!("refused a handshake: no token, and no logged-in session");
+                return Err(AuthError);
+            };
+            // Only sockets of a session join its room, which `log_out` empties.
+            socket.extensions.insert(SessionId(id.to_string()));
+            user
+        }
+    };
+    socket.extensions.insert(user);
+    Ok(())
+}
+
+/// The user a token names, if the token is good and the user still exists.
+///
+/// Why load the user, when the token already says who it is: the token was true when
+/// it was made, up to an hour ago. Since then the account may have been deleted (or,
+/// in a bigger application, banned, or renamed). The database says what is true now;
+/// one lookup by `_id` per connection is cheap. And the name the socket goes by is
+/// the one in `users`, not the one in the token.
+async fn user_of_token(
+    tokens: &Tokens,
+    accounts: &Accounts,
+    token: &str,
+) -> Result<User, AuthError> {
+    let claims = tokens.verify(token).map_err(|err| {
+        println!("refused a handshake: {err}");
+        AuthError
+    })?;
+    match accounts.find_by_id(&claims.sub).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => {
+            println!("refused a handshake: the token's user no longer exists");
+            Err(AuthError)
+        }
+        Err(err) => {
+            eprintln!("refused a handshake: could not look the token's user up: {err}");
+            Err(AuthError)
+        }
+    }
+}
+
+/// Runs for every socket that `authenticate` let in.
+async fn on_connect(
+    socket: SocketRef,
+    io: SocketIo,
+    State(online): State<Online>,
+    Extension(user): Extension<User>,
+    MaybeExtension(session_id): MaybeExtension<SessionId>,
+) {
+    println!("{} connected", user.username);
+    // Rooms are the server's own groups of sockets, never seen by clients. A socket
+    // leaves all of its rooms when it disconnects. A socket that came in with a token
+    // has no session, so no session room: `MaybeExtension` is `None` for it (a plain
+    // `Extension` would fail, and socketioxide would skip this handler).
+    socket.join(user_room(&user.id));
+    if let Some(SessionId(session_id)) = session_id {
+        socket.join(session_room(&session_id));
+    }
+
+    // TODO: (8) give the socket its budget of events:
+    // `socket.extensions.insert(EventBudget::new(…))`. Each event handler then takes
+    // `Extension(budget): Extension<EventBudget>` and, when `budget.take()` is false,
+    // drops the event, answering its ack with `{"ok": false, "error": "too many events;
+    // slow down"}`.
+
+    let count = online.0.fetch_add(1, Ordering::SeqCst) + 1;
+    socket.on_disconnect(on_disconnect);
+    socket.on("chat message", on_chat_message);
+    socket.on("whoami", on_whoami);
+    socket.on("private message", on_private_message);
+    socket.on("is online", on_is_online);
+
+    if let Err(err) = io.emit("user count", &count).await {
+        eprintln!("could not send the user count to everyone: {err}");
+    }
+    let joined = UserEvent {
+        name: user.username,
+        count,
+        connected: true,
+    };
+    if let Err(err) = io.emit("user", &joined).await {
+        eprintln!("could not announce {} to everyone: {err}", joined.name);
+    }
+}
+
+/// `chat message`: to everyone, under the sender's username.
+///
+/// TODO: (6) refuse a message longer than 1000 characters (`chars()`, not bytes), and
+/// a `private message` whose text is: not sent to anyone, and answered in the ack with
+/// `{"ok": false, "error": "message too long (at most 1000 characters)"}`.
+async fn on_chat_message(
+    io: SocketIo,
+    Extension(user): Extension<User>,
+    Data(message): Data<String>,
+    ack: AckSender,
+) {
+    let line = ChatLine {
+        name: user.username,
+        message,
+    };
+    if let Err(err) = io.emit("chat message", &line).await {
+        eprintln!("could not send {}'s message to everyone: {err}", line.name);
+    }
+    let _ = ack.send("ok");
+}
+
+/// `whoami`: the socket's user, as the server knows it.
+async fn on_whoami(Extension(user): Extension<User>, ack: AckSender) {
+    let _ = ack.send(&user);
+}
+
+/// `private message`: to every socket of the recipient, and of the sender.
+///
+/// One emit to two rooms: a socket in both (a message to oneself) gets it once. The
+/// sender's room is there for the sender's other tabs, which should show the
+/// conversation too.
+async fn on_private_message(
+    io: SocketIo,
+    State(accounts): State<Accounts>,
+    Extension(user): Extension<User>,
+    Data(message): Data<PrivateMessage>,
+    ack: AckSender,
+) {
+    let answer = match accounts.find(&message.to).await {
+        Ok(Some(recipient)) => {
+            let sent = json!({ "from": user.username, "text": message.text });
+            let rooms = [user_room(&recipient.id), user_room(&user.id)];
+            if let Err(err) = io.to(rooms).emit("private message", &sent).await {
+                eprintln!(
+                    "could not deliver {}'s private message: {err}",
+                    user.username
+                );
+            }
+            json!({ "ok": true })
+        }
+        Ok(None) => json!({ "ok": false, "error": "no such user" }),
+        Err(err) => {
+            eprintln!("could not look up {:?}: {err}", message.to);
+            json!({ "ok": false, "error": "the server failed; try again later" })
+        }
+    };
+    let _ = ack.send(&answer);
+}
+
+/// `is online`: whether some socket of that user is connected, from the server's
+/// rooms. `fetch_sockets` (rather than `sockets`) asks every server of a cluster,
+/// which matters once there are several (stage 13).
+async fn on_is_online(
+    io: SocketIo,
+    State(accounts): State<Accounts>,
+    Data(username): Data<String>,
+    ack: AckSender,
+) {
+    let online = match accounts.find(&username).await {
+        Ok(Some(user)) => match io.within(user_room(&user.id)).fetch_sockets().await {
+            Ok(sockets) => !sockets.is_empty(),
+            Err(err) => {
+                eprintln!("could not list {username}'s sockets: {err}");
+                false
+            }
+        },
+        Ok(None) => false,
+        Err(err) => {
+            eprintln!("could not look up {username:?}: {err}");
+            false
+        }
+    };
+    let _ = ack.send(&json!({ "username": username, "online": online }));
+}
+
+/// Runs once when a socket leaves, whatever the reason (a logout included).
+async fn on_disconnect(
+    socket: SocketRef,
+    State(online): State<Online>,
+    Extension(user): Extension<User>,
+    reason: DisconnectReason,
+) {
+    println!("{} disconnected ({reason})", user.username);
+    let count = online.0.fetch_sub(1, Ordering::SeqCst) - 1;
+    if let Err(err) = socket.broadcast().emit("user count", &count).await {
+        eprintln!("could not send the user count to everyone: {err}");
+    }
+    let left = UserEvent {
+        name: user.username,
+        count,
+        connected: false,
+    };
+    if let Err(err) = socket.broadcast().emit("user", &left).await {
+        eprintln!("could not announce that {} left: {err}", left.name);
+    }
+}
+
+/// The room of all of a user's sockets.
+fn user_room(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+/// The room of the sockets opened with one session (one browser, all its tabs).
+fn session_room(session_id: &impl fmt::Display) -> String {
+    format!("session:{session_id}")
+}
+
+/// Reads `PORT`, with a message a person can act on when it is not a number.
+fn port_from_env() -> Result<u16, String> {
+    match std::env::var("PORT") {
+        Err(_) => Ok(DEFAULT_PORT),
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| format!("PORT must be a port number from 0 to 65535, not {text:?}")),
+    }
+}
+
+/// The key that signs session cookies: from `SESSION_SECRET`, or a new random one.
+///
+/// With sessions in MongoDB, a random key is a real loss: the sessions survive a
+/// restart, but no cookie signed before it passes the new key's check.
+fn session_key() -> Result<Key, String> {
+    match std::env::var(SECRET_VAR) {
+        Ok(secret) => Key::try_from(secret.as_bytes()).map_err(|_| {
+            format!(
+                "{SECRET_VAR} must be at least 64 bytes long, not {}; \
+                 `openssl rand -base64 64` makes a good one",
+                secret.len()
+            )
+        }),
+        Err(VarError::NotPresent) => {
+            eprintln!(
+                "note: {SECRET_VAR} is not set, so session cookies are signed with a \
+                 random key, and every visitor must log in again after a restart"
+            );
+            Ok(Key::generate())
+        }
+        Err(VarError::NotUnicode(_)) => Err(format!("{SECRET_VAR} must be text")),
+    }
+}
+
+/// What can go wrong in an HTTP handler: the session store or the accounts. The
+/// visitor gets a plain 500; the details go to the server's log.
+enum AppError {
+    Session(session::Error),
+    Accounts(AccountError),
+    Token(jsonwebtoken::errors::Error),
+}
+
+impl From<session::Error> for AppError {
+    fn from(err: session::Error) -> Self {
+        AppError::Session(err)
+    }
+}
+
+impl From<AccountError> for AppError {
+    fn from(err: AccountError) -> Self {
+        AppError::Accounts(err)
+    }
+}
+
+impl From<jsonwebtoken::errors::Error> for AppError {
+    fn from(err: jsonwebtoken::errors::Error) -> Self {
+        AppError::Token(err)
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            AppError::Session(err) => eprintln!("session error: {err}"),
+            AppError::Accounts(err) => eprintln!("accounts error: {err}"),
+            AppError::Token(err) => eprintln!("token error: {err}"),
+        }
+        (StatusCode::INTERNAL_SERVER_ERROR, "something went wrong").into_response()
+    }
+}
+
+/// `authenticate`'s refusal. socketioxide sends its `Display` text to the client in
+/// the CONNECT_ERROR packet: `44{"message":"Authentication error"}`, for every cause
+/// (no token, a bad one, a user gone, no session, a store that failed).
+#[derive(Debug)]
+struct AuthError;
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Authentication error")
+    }
+}
+
+impl Error for AuthError {}
+
+/// The state of HTTP handlers.
+#[derive(Clone)]
+struct App {
+    accounts: Accounts,
+    tokens: Tokens,
+    io: SocketIo,
+}
+
+/// How many sockets are connected right now, shared by all handlers.
+#[derive(Clone, Default)]
+struct Online(Arc<AtomicUsize>);
+
+/// The id of the session a socket was opened with, kept in its extensions.
+#[derive(Clone)]
+struct SessionId(String);
+
+/// The CONNECT packet's `auth` payload, as API clients send it: `{"token": "eyJ…"}`.
+/// The chat page sends no token (it has its cookie), so the field is optional.
+#[derive(Deserialize)]
+struct Auth {
+    token: Option<String>,
+}
+
+/// The answer of `/auth/register` and `/auth/login`.
+#[derive(Serialize)]
+struct TokenAnswer {
+    token: String,
+    user: User,
+}
+
+/// The form of `/login` and `/register`, and the JSON of `/auth/register` and
+/// `/auth/login`.
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+/// The payload of `private message` as a client sends it.
+#[derive(Deserialize)]
+struct PrivateMessage {
+    to: String,
+    text: String,
+}
+
+/// The payload of `user`: who joined or left, and how many are here now.
+#[derive(Serialize)]
+struct UserEvent {
+    name: String,
+    count: usize,
+    connected: bool,
+}
+
+/// The payload of `chat message` as the server sends it: who said what.
+#[derive(Serialize)]
+struct ChatLine {
+    name: String,
+    message: String,
+}
