@@ -292,13 +292,6 @@ async fn run_server_probe(
             timeout.as_secs()
         ))),
     };
-    if result.is_err() {
-        // The probe's clients have just been dropped: give the server a moment to log its
-        // side of that (or to exit because of it), so the output and the exit status shown
-        // (and recorded in fixtures) do not depend on how fast this machine is. Looking at
-        // the exit before this pause would race with those drops.
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
     let Some(mut server) = slot.lock().await.take() else {
         // A restart that failed left the slot empty; its failure says why.
         let reason = match result {
@@ -315,6 +308,12 @@ async fn run_server_probe(
             },
         ));
     };
+    if result.is_err() {
+        // The probe's clients have just been dropped: let the server log its side of
+        // that (or exit because of it), so the output and the exit status shown (and
+        // recorded in fixtures) do not depend on how busy this machine is.
+        server.settle().await;
+    }
     let exited = server.exited();
     let output = server.stop().await;
     Live::Done(match result {

@@ -54,6 +54,11 @@ pub const JWT_SECRET: &str = "the-grader-signs-tokens-with-this-key-too-01234567
 /// clients send cookies back over plain http all the same, as browsers do not.
 pub const COOKIE_SECURE_VAR: &str = "COOKIE_SECURE";
 
+/// See [`Server::settle`].
+const SETTLE_MIN: Duration = Duration::from_millis(150);
+const SETTLE_QUIET: Duration = Duration::from_millis(250);
+const SETTLE_MAX: Duration = Duration::from_millis(1500);
+
 pub struct Server {
     child: tokio::process::Child,
     group: Group,
@@ -250,6 +255,33 @@ impl Server {
     /// The output so far.
     pub fn output(&self) -> OutputTail {
         self.output.lock().unwrap_or_else(|e| e.into_inner()).tail()
+    }
+
+    /// Waits for the server to finish reacting to what just happened (clients dropped,
+    /// say): at least `SETTLE_MIN`, then until its output has been quiet for
+    /// `SETTLE_QUIET`, at most `SETTLE_MAX` in all. On a busy machine a server logs a
+    /// disconnect a few hundred milliseconds late; a fixed pause would make what a report
+    /// shows depend on the machine's load.
+    pub async fn settle(&mut self) {
+        let start = tokio::time::Instant::now();
+        tokio::time::sleep(SETTLE_MIN).await;
+        let bytes = |s: &Self| {
+            s.output
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .total_bytes
+        };
+        let (mut seen, mut quiet_since) = (bytes(self), tokio::time::Instant::now());
+        while start.elapsed() < SETTLE_MAX && quiet_since.elapsed() < SETTLE_QUIET {
+            if self.exited().is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+            let now = bytes(self);
+            if now != seen {
+                (seen, quiet_since) = (now, tokio::time::Instant::now());
+            }
+        }
     }
 
     /// Stops the whole process group (SIGTERM, then SIGKILL) and returns the output.

@@ -114,8 +114,11 @@ pub fn normalize(text: &str, root: &std::path::Path) -> String {
     sort_server_output(&text)
 }
 
-/// Sorts each block of server output (`| …` lines). A server's tasks print concurrently,
-/// so their order varies from run to run; which lines were printed does not.
+/// Sorts each block of server output (`| …` lines) and keeps one of each line. A
+/// server's tasks print concurrently, so their order varies from run to run, and so does
+/// how many times a line appears: a client that sends a disconnect and closes at once is
+/// logged as disconnected once or not at all, as the two race inside socketioxide. Which
+/// lines were printed does not vary.
 fn sort_server_output(text: &str) -> String {
     let mut out = Vec::new();
     let mut block: Vec<&str> = Vec::new();
@@ -125,10 +128,12 @@ fn sort_server_output(text: &str) -> String {
             continue;
         }
         block.sort_unstable();
+        block.dedup();
         out.append(&mut block);
         out.push(line);
     }
     block.sort_unstable();
+    block.dedup();
     out.append(&mut block);
     let mut joined = out.join("\n");
     if text.ends_with('\n') {
@@ -140,6 +145,15 @@ fn sort_server_output(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_output_is_sorted_and_each_line_kept_once() {
+        let text = "Your server printed:\n  | b left\n  | a joined\n  | b left\nTo fix: x\n  | z\n";
+        assert_eq!(
+            sort_server_output(text),
+            "Your server printed:\n  | a joined\n  | b left\nTo fix: x\n  | z\n"
+        );
+    }
 
     #[test]
     fn normalize_replaces_what_varies() {
