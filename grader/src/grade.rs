@@ -380,7 +380,8 @@ async fn start_instances(
                 }
                 outputs.push(failure.output);
                 let reason = format!(
-                    "Instance {} (process {} of the {count} the grader starts, with the same                      MONGO_URI and REDIS_URL) did not start: {}",
+                    "Instance {} (process {} of the {count} the grader starts, with the same \
+                     MONGO_URI and REDIS_URL) did not start: {}",
                     probe::instance_letter(index),
                     index + 1,
                     failure.reason

@@ -113,7 +113,8 @@ impl Ctx {
     pub fn instance(&self, index: usize) -> Step<Ctx> {
         let Some(&port) = self.instances.get(index) else {
             return Err(Failure::new(format!(
-                "This probe talks to {} processes of your server, and the grader started {}                  (the stage needs `instances = {}` in grader/catalogue.toml).",
+                "This probe talks to {} processes of your server, and the grader started {} \
+                 (the stage needs `instances = {}` in grader/catalogue.toml).",
                 index + 1,
                 self.instances.len(),
                 index + 1
@@ -401,6 +402,21 @@ mod tests {
         let shown = show(&long);
         assert!(shown.ends_with("(1000 bytes)"), "{shown}");
         assert!(shown.len() < 120);
+    }
+
+    #[tokio::test]
+    async fn instances_are_named_and_views_leave_parked_connections_alone() {
+        let ctx = Ctx::new(4000).with_instances(vec![4000, 4001]);
+        assert_eq!(ctx.instance_name(), "A (127.0.0.1:4000)");
+        let b = ctx.instance(1).unwrap();
+        assert_eq!(b.instance_name(), "B (127.0.0.1:4001)");
+        assert!(ctx.instance(2).is_err());
+        // The view shares the parked connections; only the context it came from closes
+        // them.
+        b.parked.park([tokio::spawn(std::future::pending())]);
+        drop(b);
+        assert_eq!(ctx.parked.0.lock().unwrap().len(), 1);
+        drop(ctx);
     }
 
     #[test]

@@ -539,15 +539,4 @@ mod tests {
             failure.reason
         );
     }
-
-    #[test]
-    fn instances_are_named_with_their_port() {
-        let ctx = Ctx::new(4000).with_instances(vec![4000, 4001]);
-        assert_eq!(ctx.instance_name(), "A (127.0.0.1:4000)");
-        assert_eq!(
-            ctx.instance(1).unwrap().instance_name(),
-            "B (127.0.0.1:4001)"
-        );
-        assert!(ctx.instance(2).is_err());
-    }
 }

@@ -68,5 +68,10 @@ pub async fn connect() -> Result<RedisAdapterCtr<RedisDriver>, String> {
     // `fetch_sockets` wait that long, then answer without it.
     RedisAdapterCtr::new_with_redis_config(&client, RedisAdapterConfig::default())
         .await
-        .map_err(unreachable)
+        .map_err(|err| {
+            format!(
+                "the Socket.IO Redis adapter could not start on {url} ({err}). Is a Redis \
+                 (6 or newer) running there? `cargo grade redis` starts one"
+            )
+        })
 }
