@@ -17,6 +17,8 @@ use crate::probe;
 /// The catalogue format this grader understands. A newer file is refused rather than
 /// half-understood.
 pub const FORMAT_VERSION: u32 = 1;
+/// The most server processes one live hint may start (see [`Stage::instances`]).
+pub const MAX_INSTANCES: usize = 4;
 
 /// The catalogue the grader was compiled with, used when no course root is found.
 pub const EMBEDDED: &str = include_str!("../catalogue.toml");
@@ -47,6 +49,11 @@ pub struct Stage {
     /// hint gets a Redis of its own, in `REDIS_URL`, shared by the servers it starts.
     #[serde(default)]
     pub redis: bool,
+    /// How many processes of the learner's server each live hint starts (stage 13: two,
+    /// sharing the hint's database and Redis, on ports of their own). Probes reach them
+    /// through [`crate::probe::Ctx::instance`].
+    #[serde(default = "default_instances")]
+    pub instances: usize,
     pub hints: Vec<Hint>,
 }
 
@@ -108,6 +115,9 @@ fn default_points() -> u32 {
 fn default_listen_timeout_ms() -> u64 {
     5_000
 }
+fn default_instances() -> usize {
+    1
+}
 fn default_probe_timeout_ms() -> u64 {
     5_000
 }
@@ -152,6 +162,13 @@ impl Catalogue {
             }
             if !stage_ids.insert(&stage.id) {
                 bail!("Stage id `{}` appears twice", stage.id);
+            }
+            if !(1..=MAX_INSTANCES).contains(&stage.instances) {
+                bail!(
+                    "Stage `{}` asks for {} instances of the server; a stage runs 1 to {MAX_INSTANCES}",
+                    stage.id,
+                    stage.instances
+                );
             }
             if stage.hints.is_empty() {
                 bail!("Stage `{}` has no hints", stage.id);

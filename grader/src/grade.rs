@@ -16,7 +16,7 @@ use crate::checks::{manifest, pattern};
 use crate::compile;
 use crate::course::Course;
 use crate::database::{self, Mongo};
-use crate::outcome::{BuildOutcome, Evidence, HintOutcome, StageReport, Status};
+use crate::outcome::{BuildOutcome, Evidence, HintOutcome, OutputTail, StageReport, Status};
 use crate::probe::{self, Ctx};
 use crate::redis;
 use crate::server::{Server, describe_exit};
@@ -167,6 +167,7 @@ pub async fn grade(
                     params,
                     Duration::from_millis(*timeout_ms),
                     launch,
+                    stage.instances,
                     mongo,
                 )
                 .await
@@ -223,13 +224,15 @@ impl Launch {
 
 /// One live hint: a fresh server (with a fresh database when the stage has one), the
 /// probe, the verdict with the server's output; then the server stops and the database
-/// goes.
+/// goes. `instances` processes of the server when the stage runs several (they share
+/// the database and the Redis in `launch.env`).
 async fn run_live(
     hint: &Hint,
     probe: &str,
     params: &toml::Table,
     timeout: Duration,
     mut launch: Launch,
+    instances: usize,
     mongo: Option<&Mongo>,
 ) -> Live {
     let db_name = mongo.map(|m| m.fresh_name());
@@ -244,6 +247,7 @@ async fn run_live(
         params,
         timeout,
         launch,
+        instances,
         mongo,
         db_name.as_deref(),
     )
@@ -254,34 +258,35 @@ async fn run_live(
     live
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_server_probe(
     hint: &Hint,
     probe: &str,
     params: &toml::Table,
     timeout: Duration,
     launch: Launch,
+    instances: usize,
     mongo: Option<&Mongo>,
     db_name: Option<&str>,
 ) -> Live {
-    let server = match launch.start(None).await {
-        Ok(server) => server,
-        Err(failure) => {
+    let (server, peers) = match start_instances(&launch, instances).await {
+        Ok(started) => started,
+        Err((reason, output)) => {
             let evidence = Evidence {
-                server_output: Some(failure.output),
+                server_output: Some(output),
                 ..Evidence::default()
             };
-            return Live::DidNotStart(HintOutcome::new(
-                hint,
-                Status::Fail,
-                Some(failure.reason),
-                evidence,
-            ));
+            return Live::DidNotStart(HintOutcome::new(hint, Status::Fail, Some(reason), evidence));
         }
     };
     let port = server.port;
+    let mut ports = vec![port];
+    ports.extend(peers.iter().map(|peer| peer.port));
     // The server sits in a slot that a probe's restart can empty and fill again.
     let slot = Arc::new(Mutex::new(Some(server)));
-    let mut ctx = Ctx::new(port).with_restarter(restarter(slot.clone(), launch, port));
+    let mut ctx = Ctx::new(port)
+        .with_instances(ports)
+        .with_restarter(restarter(slot.clone(), launch, port));
     if let (Some(mongo), Some(name)) = (mongo, db_name) {
         ctx.db = Some(mongo.database(name));
     }
@@ -292,6 +297,20 @@ async fn run_server_probe(
             timeout.as_secs()
         ))),
     };
+    // The probe's clients have just been dropped. After a failure, let each server log
+    // its side of that (or exit because of it), so the output and the exit status shown
+    // (and recorded in fixtures) do not depend on how busy this machine is.
+    let settle = result.is_err();
+    // The other instances stop first; their exits and output join A's below.
+    let mut peer_exits = Vec::new();
+    let mut peer_outputs = Vec::new();
+    for mut peer in peers {
+        if settle {
+            peer.settle().await;
+        }
+        peer_exits.push(peer.exited());
+        peer_outputs.push(peer.stop().await);
+    }
     let Some(mut server) = slot.lock().await.take() else {
         // A restart that failed left the slot empty; its failure says why.
         let reason = match result {
@@ -308,21 +327,28 @@ async fn run_server_probe(
             },
         ));
     };
-    if result.is_err() {
-        // The probe's clients have just been dropped: let the server log its side of
-        // that (or exit because of it), so the output and the exit status shown (and
-        // recorded in fixtures) do not depend on how busy this machine is.
+    if settle {
         server.settle().await;
     }
     let exited = server.exited();
-    let output = server.stop().await;
+    let mut output = server.stop().await;
+    if !peer_outputs.is_empty() {
+        output = label_outputs(std::iter::once(output).chain(peer_outputs).collect());
+    }
     Live::Done(match result {
         Ok(()) => HintOutcome::pass(hint),
         Err(failure) => {
             let mut reason = failure.reason;
-            if let Some(status) = exited {
+            let exits = std::iter::once(exited).chain(peer_exits);
+            for (index, status) in exits.enumerate() {
+                let Some(status) = status else { continue };
+                let which = if instances > 1 {
+                    format!(" (instance {})", probe::instance_letter(index))
+                } else {
+                    String::new()
+                };
                 reason.push_str(&format!(
-                    " Your server had exited by the end of this check ({}).",
+                    " Your server{which} had exited by the end of this check ({}).",
                     describe_exit(status)
                 ));
             }
@@ -334,6 +360,55 @@ async fn run_server_probe(
             HintOutcome::new(hint, Status::Fail, Some(reason), evidence)
         }
     })
+}
+
+/// Starts `count` processes of the server, each on a free port of its own, one after
+/// the other (A, B, …). When one does not start, those already running are stopped,
+/// and the error says which one failed, with what they all printed.
+async fn start_instances(
+    launch: &Launch,
+    count: usize,
+) -> std::result::Result<(Server, Vec<Server>), (String, OutputTail)> {
+    let mut started: Vec<Server> = Vec::new();
+    for index in 0..count.max(1) {
+        match launch.start(None).await {
+            Ok(server) => started.push(server),
+            Err(failure) => {
+                let mut outputs = Vec::new();
+                for server in started {
+                    outputs.push(server.stop().await);
+                }
+                if count == 1 {
+                    return Err((failure.reason, failure.output));
+                }
+                outputs.push(failure.output);
+                let reason = format!(
+                    "Instance {} (process {} of the {count} the grader starts, with the same \
+                     MONGO_URI and REDIS_URL) did not start: {}",
+                    probe::instance_letter(index),
+                    index + 1,
+                    failure.reason
+                );
+                return Err((reason, label_outputs(outputs)));
+            }
+        }
+    }
+    let first = started.remove(0);
+    Ok((first, started))
+}
+
+/// The output of several instances as one, each line marked with its instance's
+/// letter (`A: listening on …`).
+fn label_outputs(outputs: Vec<OutputTail>) -> OutputTail {
+    let mut all = OutputTail::default();
+    for (index, output) in outputs.into_iter().enumerate() {
+        let letter = probe::instance_letter(index);
+        all.lines
+            .extend(output.lines.iter().map(|line| format!("{letter}: {line}")));
+        all.total_lines += output.total_lines;
+        all.total_bytes += output.total_bytes;
+    }
+    all
 }
 
 /// A restart for probes: stop the server in `slot`, start the same program on the same

@@ -133,3 +133,8 @@ fn fixtures_11_jwt_handshake() {
 fn fixtures_12_hardening() {
     check_stage("12-hardening");
 }
+
+#[test]
+fn fixtures_13_scale_out() {
+    check_stage("13-scale-out");
+}

@@ -12,7 +12,7 @@
 //! one, a changed one or the right value under another cookie name is refused, by a
 //! CONNECT_ERROR or by HTTP 401/403 on the handshake, the two refusals the stage allows.
 //!
-//! Stages 09 to 12 keep their data in MongoDB: each server gets a database of its own,
+//! Stages 09 to 13 keep their data in MongoDB: each server gets a database of its own,
 //! on a MongoDB this test starts for itself (or `MONGO_URI`'s). Stage 10's script
 //! registers and logs in with the forms, sends the cookie, checks that a private
 //! message reaches every tab of a user and that logging out disconnects one session's
@@ -38,31 +38,47 @@ use common::root;
 use grader::catalogue::Catalogue;
 use grader::database::{self, Mongo};
 use grader::process;
+use grader::redis::{self, Redis};
 use grader::server::Server;
 
 /// How long one Node run may take; each normally takes well under a second.
 const NODE_LIMIT: Duration = Duration::from_secs(30);
 const LISTEN_LIMIT: Duration = Duration::from_secs(10);
 
-/// Starts a fresh server, runs `check.mjs STAGE URL MODE` against it, stops the server.
-/// `Ok` holds Node's summary line; `Err` says what failed, with both sides' output.
+/// Starts `instances` fresh servers (stage 13 runs two), runs `check.mjs STAGE URL MODE`
+/// against them (`URL_A,URL_B` for two), stops the servers. `Ok` holds Node's summary
+/// line; `Err` says what failed, with both sides' output.
 async fn run_mode(
     exe: &Path,
     dir: &Path,
     env: &[(String, String)],
+    instances: usize,
     stage: &str,
     mode: &str,
 ) -> Result<String, String> {
-    let server = Server::start(exe, dir, None, env, LISTEN_LIMIT)
-        .await
-        .map_err(|f| {
-            format!(
-                "{stage} over {mode}: the server did not start: {}\n--- server output ---\n{}",
-                f.reason,
-                show_tail(&f.output)
-            )
-        })?;
-    let url = format!("http://127.0.0.1:{}", server.port);
+    let mut servers: Vec<Server> = Vec::new();
+    for index in 0..instances {
+        match Server::start(exe, dir, None, env, LISTEN_LIMIT).await {
+            Ok(server) => servers.push(server),
+            Err(f) => {
+                for server in servers {
+                    server.stop().await;
+                }
+                return Err(format!(
+                    "{stage} over {mode}: server {} of {instances} did not start: {}\n\
+                     --- server output ---\n{}",
+                    index + 1,
+                    f.reason,
+                    show_tail(&f.output)
+                ));
+            }
+        }
+    }
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|server| format!("http://127.0.0.1:{}", server.port))
+        .collect();
+    let url = urls.join(",");
     let mut cmd = tokio::process::Command::new(node());
     cmd.arg(js_dir().join("check.mjs"))
         .args([stage, url.as_str(), mode])
@@ -79,7 +95,16 @@ async fn run_mode(
         .map_err(|e| format!("{stage} over {mode}: cannot run node: {e}"))?;
     let waited = tokio::time::timeout(NODE_LIMIT, child.wait_with_output()).await;
     let elapsed = started.elapsed();
-    let server_output = show_tail(&server.stop().await);
+    let mut outputs = Vec::new();
+    for (index, server) in servers.into_iter().enumerate() {
+        let tail = show_tail(&server.stop().await);
+        outputs.push(if instances > 1 {
+            format!("(server {})\n{tail}", index + 1)
+        } else {
+            tail
+        });
+    }
+    let server_output = outputs.join("\n");
     let output = match waited {
         Err(_) => {
             return Err(format!(
@@ -116,10 +141,8 @@ async fn check_solution(stage: &str, package: &str) {
 
     // From stage 09 on, each server gets a database of its own, as under the grader.
     let catalogue = Catalogue::load(Some(&root())).expect("the catalogue loads");
-    let needs_db = catalogue
-        .find(stage)
-        .expect("a stage of the catalogue")
-        .database;
+    let found = catalogue.find(stage).expect("a stage of the catalogue");
+    let (needs_db, needs_redis, instances) = (found.database, found.redis, found.instances);
     let mut envs: Vec<Vec<(String, String)>> = vec![Vec::new(); 3];
     // A MongoDB of this test's own (stopped when `_mongo` goes): tests run on runtimes
     // of their own, in parallel, and must not share one that another test stops.
@@ -136,16 +159,24 @@ async fn check_solution(stage: &str, package: &str) {
         }
         _mongo = Some(mongo);
     }
+    // Stage 13: a Redis of its own for each transport's pair of servers (pub/sub
+    // channels cannot be kept apart otherwise), stopped when `_redis` goes.
+    let mut _redis = Vec::new();
+    if needs_redis {
+        let redis = Redis::start(&root().join("target/grader"))
+            .await
+            .expect("Redis (redis-server, or REDIS_URL) is up");
+        for env in &mut envs {
+            let instance = redis.instance().await.expect("a redis-server starts");
+            env.push((redis::REDIS_URL_VAR.to_string(), instance.url().to_string()));
+            _redis.push(instance);
+        }
+    }
+    let run = |env, mode| run_mode(&built.exe, &prepared.crate_dir, env, instances, stage, mode);
     let (polling, websocket, upgrade) = tokio::join!(
-        run_mode(&built.exe, &prepared.crate_dir, &envs[0], stage, "polling"),
-        run_mode(
-            &built.exe,
-            &prepared.crate_dir,
-            &envs[1],
-            stage,
-            "websocket"
-        ),
-        run_mode(&built.exe, &prepared.crate_dir, &envs[2], stage, "upgrade"),
+        run(&envs[0], "polling"),
+        run(&envs[1], "websocket"),
+        run(&envs[2], "upgrade"),
     );
     let mut failures = Vec::new();
     for result in [polling, websocket, upgrade] {
@@ -209,4 +240,9 @@ async fn jwt_handshake_solution_with_the_js_client() {
 #[tokio::test]
 async fn hardening_solution_with_the_js_client() {
     check_solution("12-hardening", "hardening-solution").await;
+}
+
+#[tokio::test]
+async fn scale_out_solution_with_the_js_client() {
+    check_solution("13-scale-out", "scale-out-solution").await;
 }

@@ -367,6 +367,7 @@ pub(crate) struct Quiet(pub(crate) Ctx);
 impl Quiet {
     pub(crate) fn new(ctx: &Ctx) -> Quiet {
         let mut quiet = Ctx::new(ctx.port);
+        quiet.instances = ctx.instances.clone();
         quiet.parked = ctx.parked.clone();
         Quiet(quiet)
     }

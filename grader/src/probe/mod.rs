@@ -20,6 +20,7 @@ pub mod http;
 pub mod jwt;
 pub mod lines;
 pub mod lockout;
+pub mod scale;
 pub mod session;
 pub mod sio;
 pub mod socketio;
@@ -63,6 +64,9 @@ pub type Step<T> = std::result::Result<T, Failure>;
 /// What a probe needs to reach the server and record the conversation.
 pub struct Ctx {
     pub port: u16,
+    /// The ports of every process of the server under test, in the order started: A,
+    /// B, … (see [`Ctx::instance`]). One, `port`, unless the stage asks for more.
+    pub instances: Vec<u16>,
     pub transcript: Transcript,
     /// Connections a probe let go of without closing them, kept open until the hint's
     /// verdict (and the server's output) is taken.
@@ -71,6 +75,9 @@ pub struct Ctx {
     /// server stored, and change it (an expiry moved into the past, say).
     pub db: Option<mongodb::Database>,
     restarter: Option<Restarter>,
+    /// A context for another instance made by [`Ctx::instance`]: it shares the parked
+    /// connections, which the context it came from closes.
+    view: bool,
 }
 
 /// Stops the server under test and starts it again on the same port, with the same
@@ -82,11 +89,56 @@ impl Ctx {
     pub fn new(port: u16) -> Ctx {
         Ctx {
             port,
+            instances: vec![port],
             transcript: Transcript::default(),
             parked: Parked::default(),
             db: None,
             restarter: None,
+            view: false,
         }
+    }
+
+    /// A context whose server runs as several processes, on these ports (the first is
+    /// `port`), sharing one database and one Redis.
+    pub fn with_instances(mut self, ports: Vec<u16>) -> Ctx {
+        if let Some(&first) = ports.first() {
+            self.port = first;
+            self.instances = ports;
+        }
+        self
+    }
+
+    /// The same probe talking to instance `index` (0 is A, 1 is B, …): the same
+    /// transcript, database and parked connections; no restarts.
+    pub fn instance(&self, index: usize) -> Step<Ctx> {
+        let Some(&port) = self.instances.get(index) else {
+            return Err(Failure::new(format!(
+                "This probe talks to {} processes of your server, and the grader started {} \
+                 (the stage needs `instances = {}` in grader/catalogue.toml).",
+                index + 1,
+                self.instances.len(),
+                index + 1
+            )));
+        };
+        Ok(Ctx {
+            port,
+            instances: self.instances.clone(),
+            transcript: self.transcript.clone(),
+            parked: self.parked.clone(),
+            db: self.db.clone(),
+            restarter: None,
+            view: true,
+        })
+    }
+
+    /// Which instance this context talks to, for messages: `A (127.0.0.1:4000)`.
+    pub fn instance_name(&self) -> String {
+        let index = self
+            .instances
+            .iter()
+            .position(|&p| p == self.port)
+            .unwrap_or(0);
+        format!("{} (127.0.0.1:{})", instance_letter(index), self.port)
     }
 
     /// A context whose probes may restart the server (see [`Ctx::restart_server`]).
@@ -140,8 +192,16 @@ impl Parked {
     }
 }
 
+/// The name of the instance at `index` in [`Ctx::instances`]: A, B, C, …
+pub fn instance_letter(index: usize) -> char {
+    (b'A' + (index % 26) as u8) as char
+}
+
 impl Drop for Ctx {
     fn drop(&mut self) {
+        if self.view {
+            return;
+        }
         for task in self
             .parked
             .0
@@ -171,11 +231,12 @@ pub fn validate(name: &str, params: &toml::Table) -> Result<()> {
         "session-name" => parse::<session::NameParams>(params).map(drop),
         "auth-refuses" => parse::<auth::RefusesParams>(params).map(drop),
         "auth-accepts" | "auth-chat-name" => parse::<auth::NoParams>(params).map(drop),
-        // Stages 09–12 each keep their probes' names in their own module.
+        // Stages 09–13 each keep their probes' names in their own module.
         other => store::validate(other, params)
             .or_else(|| accounts::validate(other, params))
             .or_else(|| jwt::validate(other, params))
             .or_else(|| hardening::validate(other, params))
+            .or_else(|| scale::validate(other, params))
             .unwrap_or_else(|| {
                 bail!("There is no probe named `{other}` (see grader/src/probe/mod.rs)")
             }),
@@ -215,6 +276,9 @@ pub async fn run(name: &str, params: &toml::Table, ctx: &Ctx) -> Step<()> {
                 return result;
             }
             if let Some(result) = hardening::run(other, params, ctx).await {
+                return result;
+            }
+            if let Some(result) = scale::run(other, params, ctx).await {
                 return result;
             }
             Err(Failure::new(format!("There is no probe named `{other}`.")))
@@ -338,6 +402,21 @@ mod tests {
         let shown = show(&long);
         assert!(shown.ends_with("(1000 bytes)"), "{shown}");
         assert!(shown.len() < 120);
+    }
+
+    #[tokio::test]
+    async fn instances_are_named_and_views_leave_parked_connections_alone() {
+        let ctx = Ctx::new(4000).with_instances(vec![4000, 4001]);
+        assert_eq!(ctx.instance_name(), "A (127.0.0.1:4000)");
+        let b = ctx.instance(1).unwrap();
+        assert_eq!(b.instance_name(), "B (127.0.0.1:4001)");
+        assert!(ctx.instance(2).is_err());
+        // The view shares the parked connections; only the context it came from closes
+        // them.
+        b.parked.park([tokio::spawn(std::future::pending())]);
+        drop(b);
+        assert_eq!(ctx.parked.0.lock().unwrap().len(), 1);
+        drop(ctx);
     }
 
     #[test]

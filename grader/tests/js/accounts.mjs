@@ -1,11 +1,12 @@
-// Stages 10 to 12 with the JavaScript client: accounts with cookie sessions (log in,
+// Stages 10 to 13 with the JavaScript client: accounts with cookie sessions (log in,
 // rooms per user and per session, log out), JSON Web Tokens in the handshake's `auth`,
-// and the defences of stage 12 (Origin, cookie flags, limits). Imported by check.mjs,
-// which runs one scenario per stage and transport.
+// the defences of stage 12 (Origin, cookie flags, limits), and stage 13's two processes
+// joined by Redis. Imported by check.mjs, which runs one scenario per stage and transport.
 //
 // The stages' contract (forms and JSON bodies, event names, refusal messages) is the
 // one the grader's probes check; `book/src/10-login-logout.md`,
-// `book/src/11-jwt-handshake.md` and `book/src/12-hardening.md` document it.
+// `book/src/11-jwt-handshake.md`, `book/src/12-hardening.md` and
+// `book/src/13-scale-out.md` document it.
 
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
@@ -229,4 +230,43 @@ export async function hardening({ url, client, pass }) {
   assert.ok(locked, `ten wrong logins were answered ${show(statuses)}, with no 429`);
   assert.match(locked.headers.get('retry-after') ?? '', /^[1-9][0-9]*$/, 'the 429 has no Retry-After in seconds');
   pass(`login-throttled (${statuses.join(' ')})`);
+}
+
+/**
+ * Stage 13: two processes of the server, A and B (`urls`), sharing MongoDB and Redis.
+ * ada logs in through A and opens a socket on each with the same cookie; grace logs in
+ * through B. A private message from grace (on B) reaches both of ada's sockets; `is
+ * online` on A sees grace on B; a logout through A disconnects ada's socket on B too,
+ * and not grace's; the old cookie is refused by B.
+ */
+export async function scaleOut({ urls, client, pass }) {
+  assert.equal(urls.length, 2, `stage 13 needs two servers, URL_A,URL_B; got ${show(urls)}`);
+  const [a, b] = urls;
+  const adaCookie = await register(a, 'ada');
+  const graceCookie = await register(b, 'grace');
+  const adaOnA = client('ada-on-A', { extraHeaders: { cookie: adaCookie } }, a);
+  const adaOnB = client('ada-on-B', { extraHeaders: { cookie: adaCookie } }, b);
+  const graceOnB = client('grace-on-B', { extraHeaders: { cookie: graceCookie } }, b);
+  for (const c of [adaOnA, adaOnB, graceOnB]) await c.connect();
+  const whoami = await ask(adaOnB, 'whoami');
+  assert.equal(whoami?.username, 'ada', `whoami on B with A's cookie answered ${show(whoami)}`);
+  pass('cookie-from-A-accepted-by-B');
+
+  const text = 'hi ada, from B';
+  const ack = await ask(graceOnB, 'private message', { to: 'ada', text });
+  assert.deepEqual(ack, { ok: true }, `private message answered ${show(ack)}`);
+  for (const c of [adaOnA, adaOnB]) await c.expectSome('private message', { from: 'grace', text });
+  pass('user-room-across-instances');
+
+  const online = await ask(adaOnA, 'is online', 'grace');
+  assert.deepEqual(online, { username: 'grace', online: true }, `is online on A about grace (on B) answered ${show(online)}`);
+  pass('online-across-instances');
+
+  const out = await post(a, '/logout', { cookie: adaCookie });
+  assert.equal(out.status, 303, `POST /logout on A answered ${out.status}, expected 303`);
+  await Promise.all([expectKicked(adaOnA), expectKicked(adaOnB)]);
+  const still = await ask(graceOnB, 'whoami');
+  assert.equal(still?.username, 'grace', `grace's socket on B answered whoami ${show(still)}`);
+  const stale = await client('ada-old-cookie-on-B', { extraHeaders: { cookie: adaCookie } }, b).expectRefused();
+  pass(`logout-disconnects-other-instance (old cookie on B: ${stale})`);
 }

@@ -4,8 +4,10 @@
 //   node check.mjs STAGE URL MODE
 //     STAGE  03-socketio-setup | 04-user-count | 05-disconnect | 06-chat-messages
 //            | 07-sessions | 08-socket-session-auth | 09-mongo-session-store
-//            | 10-login-logout | 11-jwt-handshake | 12-hardening (in accounts.mjs)
-//     URL    the server, e.g. http://127.0.0.1:3000 (a fresh server: the counts start at 0)
+//            | 10-login-logout | 11-jwt-handshake | 12-hardening | 13-scale-out
+//            (10 to 13 in accounts.mjs)
+//     URL    the server, e.g. http://127.0.0.1:3000 (a fresh server: the counts start at 0);
+//            for 13-scale-out, two servers sharing MongoDB and Redis, URL_A,URL_B
 //     MODE   polling | websocket | upgrade
 //
 // Prints one summary line on stdout (`ok …` or `FAIL …`); on failure, a trace of every
@@ -13,7 +15,7 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { hardening, jwtHandshake, loginLogout } from './accounts.mjs';
+import { hardening, jwtHandshake, loginLogout, scaleOut } from './accounts.mjs';
 import { CLIENT_VERSION, Client, MODES, WAIT_MS, get, log, parseSetCookie, show, traceText } from './lib.mjs';
 
 /** Stops everything after this long, whatever is still pending. */
@@ -191,6 +193,7 @@ const STAGES = {
   '10-login-logout': loginLogout,
   '11-jwt-handshake': jwtHandshake,
   '12-hardening': hardening,
+  '13-scale-out': scaleOut,
 };
 
 /**
@@ -307,7 +310,10 @@ function tamper(value) {
   return value.slice(0, at) + (value[at] === 'A' ? 'B' : 'A') + value.slice(at + 1);
 }
 
-const [stage, url, mode] = process.argv.slice(2);
+const [stage, urlArg, mode] = process.argv.slice(2);
+/** Stage 13 runs two servers: `URL_A,URL_B`; every other stage one. */
+const urls = (urlArg ?? '').split(',').filter(Boolean);
+const url = urls[0];
 if (!STAGES[stage] || !url || !MODES[mode]) {
   console.error(
     `usage: node check.mjs STAGE URL MODE\n  STAGE: ${Object.keys(STAGES).join(' | ')}\n  MODE: ${Object.keys(MODES).join(' | ')}`,
@@ -318,7 +324,7 @@ if (!STAGES[stage] || !url || !MODES[mode]) {
 const startedAt = Date.now();
 const clients = [];
 const passed = [];
-const what = `${stage} over ${mode} (socket.io-client ${CLIENT_VERSION}, ${url})`;
+const what = `${stage} over ${mode} (socket.io-client ${CLIENT_VERSION}, ${urls.join(' and ')})`;
 let finished = false;
 
 function finish(err) {
@@ -344,9 +350,11 @@ process.on('unhandledRejection', finish);
 try {
   await STAGES[stage]({
     url,
+    urls,
     mode,
-    client(label, options) {
-      const c = new Client(label, url, mode, options);
+    /** A client of the server at `base` (the first URL unless told). */
+    client(label, options, base = url) {
+      const c = new Client(label, base, mode, options);
       clients.push(c);
       return c;
     },
