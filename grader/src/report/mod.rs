@@ -114,17 +114,26 @@ pub fn normalize(text: &str, root: &std::path::Path) -> String {
     sort_server_output(&text)
 }
 
-/// Sorts each block of server output (`| …` lines) and keeps one of each line. A
-/// server's tasks print concurrently, so their order varies from run to run, and so does
-/// how many times a line appears: a client that sends a disconnect and closes at once is
-/// logged as disconnected once or not at all, as the two race inside socketioxide. Which
-/// lines were printed does not vary.
+/// Sorts each block of server output (`| …` lines), keeps one of each line, and leaves
+/// out the server's notes that a client went away. A server's tasks print concurrently,
+/// so the order of their lines varies from run to run. So does whether a client's leaving
+/// is logged at all: a client that sends a disconnect and closes at once is logged once,
+/// or not at all when the two race inside socketioxide, and a TCP client's reset may come
+/// before or after the server's last read. The rest of what was printed does not vary.
 fn sort_server_output(text: &str) -> String {
+    static LEFT: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"(?: disconnected(?: \((?:client has manually disconnected the socket from the namespace|The connection was abruptly closed|transport close)\))?| dropped: Connection reset by peer \(os error 104\))$",
+        )
+        .expect("the pattern compiles")
+    });
     let mut out = Vec::new();
     let mut block: Vec<&str> = Vec::new();
     for line in text.lines() {
         if line.trim_start().starts_with("| ") {
-            block.push(line);
+            if !LEFT.is_match(line) {
+                block.push(line);
+            }
             continue;
         }
         block.sort_unstable();
@@ -152,6 +161,11 @@ mod tests {
         assert_eq!(
             sort_server_output(text),
             "Your server printed:\n  | a joined\n  | b left\nTo fix: x\n  | z\n"
+        );
+        let text = "  | ada connected\n  | ada disconnected (client has manually disconnected the socket from the namespace)\n  | 127.0.0.1:[PORT] disconnected\n  | ada disconnected (socket was forcefully disconnected from the namespace)\n";
+        assert_eq!(
+            sort_server_output(text),
+            "  | ada connected\n  | ada disconnected (socket was forcefully disconnected from the namespace)\n"
         );
     }
 
