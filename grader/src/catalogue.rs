@@ -54,6 +54,11 @@ pub struct Stage {
     /// through [`crate::probe::Ctx::instance`].
     #[serde(default = "default_instances")]
     pub instances: usize,
+    /// `cargo grade bench` can load the stage's server: it has stage 10's accounts
+    /// (register, log in, log out with forms; a socket per session cookie; `whoami`;
+    /// `private message` to a user's room).
+    #[serde(default)]
+    pub bench: bool,
     pub hints: Vec<Hint>,
 }
 

@@ -68,6 +68,50 @@ pub enum Command {
         /// Stage id, number or prefix; defaults to your current stage.
         stage: Option<String>,
     },
+    /// Load your server with many logged-in sockets and compare it with the reference
+    /// solution, figure by figure (stages 10-13).
+    ///
+    /// Both are built optimised and measured one after the other, by a load generator
+    /// on one thread of its own: connections per second and their latency over
+    /// WebSocket and polling, memory per socket, `whoami` acks per second, the time
+    /// for an event to a user's room to reach all sockets, for a logout to disconnect
+    /// its session's sockets, and handshakes without a session refused per second.
+    /// book/src/performance.md explains the method and the figures.
+    Bench {
+        /// Stage id, number or prefix: `10`, `10-login-logout`.
+        stage: String,
+        /// Load the crate in this folder instead of `exercises/STAGE`.
+        #[arg(long, value_name = "DIR")]
+        path: Option<PathBuf>,
+        /// How many sockets connect and stay connected at once.
+        #[arg(long, value_name = "N", default_value_t = 5000,
+              value_parser = clap::value_parser!(u32).range(1..=200_000))]
+        clients: u32,
+        /// How many handshakes are under way at once while they connect (and how many
+        /// clients try handshakes without a session at once).
+        #[arg(long, value_name = "N", default_value_t = 256,
+              value_parser = clap::value_parser!(u32).range(1..=4096))]
+        in_flight: u32,
+        /// How long the `whoami` loop and the refusal loop each run, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 5,
+              value_parser = clap::value_parser!(u64).range(1..=120))]
+        seconds: u64,
+        /// Build without optimisations: quicker to build, but the figures then measure
+        /// the compiler's debug code (for trying the bench out, not for comparing).
+        #[arg(long)]
+        debug: bool,
+        /// Also measure the Node.js peer (fixtures/peers/node-passport: Socket.IO,
+        /// express-session and Passport), with sessions in MongoDB and in memory.
+        /// Needs Node.js 18+ and npm.
+        #[arg(long)]
+        node: bool,
+        /// Do not measure the reference solution.
+        #[arg(long)]
+        no_reference: bool,
+        /// Output format: the table, or every figure as JSON.
+        #[arg(long, value_enum, default_value_t = BenchFormat::Text)]
+        format: BenchFormat,
+    },
     /// Run the course's MongoDB stand-in in the foreground, for running the servers of
     /// stages 09-13 by hand (`cargo run`). Installs it first if needed; Ctrl-C stops it.
     /// (Grading needs none of this: the grader starts its own.)
@@ -168,6 +212,13 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+/// `cargo grade bench --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]

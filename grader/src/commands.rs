@@ -82,18 +82,23 @@ pub async fn grade_dir_with(
     dir: &Path,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<StageReport> {
+    check_crate_dir(stage, dir)?;
+    grade::grade(course, stage, dir, progress).await
+}
+
+/// That `dir` is there and holds a crate, or a usage error that says what to give.
+pub fn check_crate_dir(stage: &Stage, dir: &Path) -> Result<(), UsageError> {
     if !dir.exists() {
-        return Err(UsageError(format!("{} does not exist.", dir.display())).into());
+        return Err(UsageError(format!("{} does not exist.", dir.display())));
     }
     if !dir.join("Cargo.toml").is_file() {
         return Err(UsageError(format!(
             "{} has no Cargo.toml: give the folder of a stage crate (like exercises/{}).",
             dir.display(),
             stage.id
-        ))
-        .into());
+        )));
     }
-    grade::grade(course, stage, dir, progress).await
+    Ok(())
 }
 
 fn style() -> Style {

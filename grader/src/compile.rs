@@ -213,11 +213,13 @@ struct Diagnostic {
     rendered: Option<String>,
 }
 
-/// Builds `bin` of `package`. `progress` receives cargo's status lines as they come.
+/// Builds `bin` of `package`, optimised when `release` (`cargo grade bench` measures
+/// release builds). `progress` receives cargo's status lines as they come.
 pub async fn build(
     prepared: &Prepared,
     package: &str,
     bin: &str,
+    release: bool,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(BuildOutcome, Option<Built>)> {
     let build_lock = lock_file(prepared.target_dir.join("grader/build.lock")).await?;
@@ -233,6 +235,7 @@ pub async fn build(
         "--bin",
         bin,
     ])
+    .args(release.then_some("--release"))
     .arg("--manifest-path")
     .arg(&prepared.workspace_manifest)
     .env("CARGO_TARGET_DIR", &prepared.target_dir)
@@ -350,7 +353,9 @@ pub async fn build(
         ));
     }
     let exe = executable.context("cargo reported success but named no executable")?;
-    let private = prepared.scratch.join("bin");
+    let private = prepared
+        .scratch
+        .join(if release { "bin-release" } else { "bin" });
     std::fs::create_dir_all(&private)?;
     let copy = private.join(bin);
     let _ = std::fs::remove_file(&copy);

@@ -27,13 +27,30 @@ use crate::server::{Server, describe_exit};
 pub async fn build_only(course: &Course, stage: &Stage, dir: &Path) -> Result<BuildOutcome> {
     let prepared = compile::prepare(course, dir, &stage.id).await?;
     let manifest = manifest::read(&prepared.manifest).await;
-    Ok(build_phase(&prepared, &manifest, &|_| {}).await?.0)
+    Ok(build_phase(&prepared, &manifest, false, &|_| {}).await?.0)
+}
+
+/// Builds the crate at `dir` as `grade` would, optimised when `release`, for
+/// `cargo grade bench`. The binary stays valid while the returned `Prepared` (which
+/// holds the scratch folder's lock) lives.
+pub async fn build_binary(
+    course: &Course,
+    stage: &Stage,
+    dir: &Path,
+    release: bool,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(compile::Prepared, BuildOutcome, Option<compile::Built>)> {
+    let prepared = compile::prepare(course, dir, &stage.id).await?;
+    let manifest = manifest::read(&prepared.manifest).await;
+    let (outcome, built) = build_phase(&prepared, &manifest, release, progress).await?;
+    Ok((prepared, outcome, built))
 }
 
 /// The build phase: which binary (from the manifest), then cargo.
 async fn build_phase(
     prepared: &compile::Prepared,
     manifest: &Result<manifest::Manifest, String>,
+    release: bool,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(BuildOutcome, Option<compile::Built>)> {
     let failed = |summary: String, errors: String| {
@@ -49,7 +66,7 @@ async fn build_phase(
         Err(why) => failed("cargo could not read Cargo.toml.".into(), why.clone()),
         Ok(m) => match compile::choose_bin(&m.package, &m.bins, m.default_run.as_deref()) {
             Err(why) => failed(why, String::new()),
-            Ok(bin) => compile::build(prepared, &m.package, &bin, progress).await,
+            Ok(bin) => compile::build(prepared, &m.package, &bin, release, progress).await,
         },
     }
 }
@@ -81,7 +98,7 @@ pub async fn grade(
         .collect();
 
     // Build: a learner's compile errors are part of the report, not a grader error.
-    let (build, built) = build_phase(&prepared, &manifest, progress).await?;
+    let (build, built) = build_phase(&prepared, &manifest, false, progress).await?;
 
     // Stages that keep data in MongoDB: the run's database server, started once.
     let runs_live = built.is_some()

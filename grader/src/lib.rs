@@ -19,9 +19,12 @@
 //! - [`class`]: `cargo grade class` and `merge`, for instructors: a whole class graded a
 //!   few submissions at a time, into a summary table and reports for people, spreadsheets,
 //!   CI and GitHub Classroom.
+//! - [`bench`]: `cargo grade bench`, the learner's server under load beside the
+//!   reference solution (and the Node.js peer), with a load generator of its own.
 //! - [`reset`]: `cargo grade reset`, a stage's starter restored from the course's git
 //!   history, the learner's version kept in `.backup/`.
 
+pub mod bench;
 pub mod book;
 pub mod catalogue;
 pub mod checks;

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use grader::cli::{Cli, Command, DevCommand};
+use grader::cli::{BenchFormat, Cli, Command, DevCommand};
 use grader::commands::{self, UsageError};
 use grader::{book, process, reset, watch};
 
@@ -35,6 +35,30 @@ fn main() -> ExitCode {
             Some(Command::Watch { stage, manual }) => watch::run(stage.as_deref(), manual).await,
             Some(Command::Reset { stage, yes, from }) => reset::run(&stage, yes, from.as_deref()),
             Some(Command::Hint { stage }) => commands::hint(stage.as_deref()).await,
+            Some(Command::Bench {
+                stage,
+                path,
+                clients,
+                in_flight,
+                seconds,
+                debug,
+                node,
+                no_reference,
+                format,
+            }) => {
+                let options = grader::bench::Options {
+                    stage,
+                    path,
+                    clients: clients as usize,
+                    in_flight: in_flight as usize,
+                    loop_time: std::time::Duration::from_secs(seconds),
+                    debug,
+                    node,
+                    reference: !no_reference,
+                    json: format == BenchFormat::Json,
+                };
+                grader::bench::run(options).await
+            }
             Some(Command::Mongo { port }) => commands::mongo(port).await,
             Some(Command::Redis { port }) => commands::redis(port).await,
             Some(Command::Class {

@@ -247,6 +247,11 @@ impl Server {
         }
     }
 
+    /// The server's process id (its process group's leader), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// `Some(status)` if the server has exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()

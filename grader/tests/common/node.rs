@@ -65,7 +65,7 @@ pub async fn build(stage: &str, dir: &str, package: &str) -> (Prepared, Built) {
     let prepared = compile::prepare(&course, &dir, stage)
         .await
         .unwrap_or_else(|e| panic!("cannot prepare {}: {e:#}", dir.display()));
-    let (build, built) = compile::build(&prepared, package, package, &|_| {})
+    let (build, built) = compile::build(&prepared, package, package, false, &|_| {})
         .await
         .unwrap_or_else(|e| panic!("cannot build {package}: {e:#}"));
     let Some(built) = built else {
