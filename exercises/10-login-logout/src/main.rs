@@ -411,7 +411,8 @@ async fn authenticate(
 /// session's counts.
 // TODO: (7) take `Extension<User>` and the session id instead of the `Name`; join the
 // rooms `user:{user id}` and `session:{session id}` (`socket.join([..])`); announce
-// the username. Add three events:
+// the username (the solution announces people, not tabs: see the chapter, "Announcing
+// people, not tabs"; the hints take either). Add three events:
 //   - `whoami` (ack): `ack.send(&user)`, the `{"id", "username"}` of the socket.
 //   - `private message` `{"to", "text"}` (ack): find the recipient by username; emit
 //     `{"from": <sender's username>, "text"}` with `io.to([recipient's room, sender's
