@@ -415,6 +415,7 @@ struct Meter {
 
 impl Meter {
     fn start(phase: &'static str, pids: Pids) -> Meter {
+        eprintln!("  {phase}…");
         Meter {
             phase,
             pids,

@@ -180,7 +180,12 @@ pub async fn run(options: Options) -> Result<ExitCode> {
                 label: label.into(),
                 exe: script.clone(),
                 dir: course.root.join(peer::DIR),
-                env: vec![(peer::STORE_VAR.into(), store.into())],
+                env: vec![
+                    (peer::STORE_VAR.into(), store.into()),
+                    // A line per socket that comes and goes, as the Rust servers print:
+                    // the same work on both sides.
+                    (peer::LOG_VAR.into(), "1".into()),
+                ],
             });
         }
     }
@@ -294,7 +299,7 @@ async fn measure(
     } else {
         None
     };
-    let listen = Duration::from_millis(stage.listen_timeout_ms.max(10_000));
+    let listen = Duration::from_millis(stage.listen_timeout_ms.max(5_000));
     let mut figures = match Server::start(&target.exe, &target.dir, None, &env, listen).await {
         Ok(server) => {
             let job = Job {

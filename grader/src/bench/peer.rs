@@ -17,6 +17,8 @@ pub const DIR: &str = "fixtures/peers/node-passport";
 pub const SCRIPT: &str = "server.mjs";
 /// The environment variable that picks the peer's session store.
 pub const STORE_VAR: &str = "SESSION_STORE";
+/// The environment variable that has the peer print a line per socket.
+pub const LOG_VAR: &str = "LOG_SOCKETS";
 /// The longest `npm ci` may take.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 
