@@ -38,6 +38,8 @@ fn assert_complete(target: &Value, clients: u64, run: &common::Run) {
     assert_eq!(memory["sockets"], clients);
     let acks = &target["acks"];
     assert!(acks["count"].as_u64().unwrap() > clients, "{}", dump());
+    // Stage 10 has no budget of events: every `whoami` is answered with the user.
+    assert_eq!(acks["refused"], 0, "{}", dump());
     let room = &target["room"];
     assert_eq!(room["fewest_reached"], room["sockets"], "{}", dump());
     assert!(room["median_ms"].is_number(), "{}", dump());
@@ -248,5 +250,41 @@ fn servers_that_do_not_work_are_reported_not_waited_for() {
         "{}",
         run.dump()
     );
+    assert_no_leftovers(&run);
+}
+
+#[test]
+fn stage_12s_event_budget_is_counted_as_refusals_not_answers() {
+    let run = bench(&[
+        "12",
+        "--path",
+        "solutions/12-hardening",
+        "--clients",
+        "30",
+        "--in-flight",
+        "8",
+        "--seconds",
+        "2",
+        "--debug",
+        "--format",
+        "json",
+    ]);
+    run.assert_code(0);
+    let report = json(&run);
+    let target = &report["targets"][0];
+    assert_eq!(target["problems"], Value::Array(vec![]), "{}", run.dump());
+    let acks = &target["acks"];
+    // 29 sockets ask (the sender sits it out), each with a burst of 10 and 4 more a
+    // second: a few hundred answers in 2 s, and the rest refused.
+    let answered = acks["count"].as_u64().unwrap();
+    assert!((29..=29 * 20).contains(&answered), "{}", run.dump());
+    assert!(
+        acks["refused"].as_u64().unwrap() > answered,
+        "{}",
+        run.dump()
+    );
+    // The sender kept its budget, so every round of the room's message arrived.
+    let room = &target["room"];
+    assert_eq!(room["fewest_reached"], room["sockets"], "{}", run.dump());
     assert_no_leftovers(&run);
 }

@@ -54,7 +54,10 @@ pub struct Memory {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Acks {
+    /// `whoami`s answered with the user, in time.
     pub count: u64,
+    /// `whoami`s answered with a refusal (a server's budget of events per socket).
+    pub refused: u64,
     pub per_second: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -220,6 +223,9 @@ pub fn render(all: &[Figures]) -> String {
     table.row("whoami acks/s", |f| {
         f.acks.as_ref().map(|a| rate(a.per_second))
     });
+    table.row("  refused as too many", |f| {
+        f.acks.as_ref().map(|a| thousands(a.refused))
+    });
     table.row("  ack p50 / p99", |f| {
         f.acks
             .as_ref()
@@ -323,6 +329,7 @@ mod tests {
             clients: 10,
             acks: Some(Acks {
                 count: 50,
+                refused: 0,
                 per_second: 1234.4,
                 p50_ms: 1.5,
                 p99_ms: 12.0,

@@ -2,7 +2,8 @@
 //! thread, in a process of its own, so that what it costs the machine is measured apart
 //! from the server it loads (and from the grader, which is built without optimisations).
 //!
-//! - [`phases`]: what is measured, in order, each phase bounded in time;
+//! - [`phases`]: what is measured, in order, each phase bounded in time; [`storms`], the
+//!   two phases that open connections in bulk without the fleet (refusals, polling);
 //! - [`fleet`]: the N sockets held at once, one small task each;
 //! - [`sio`] and [`wire`]: the lean Socket.IO client they speak through;
 //! - [`account`]: the bench's user (register, log in, log out);
@@ -17,6 +18,7 @@ pub mod figures;
 pub mod fleet;
 pub mod phases;
 pub mod sio;
+pub mod storms;
 pub mod system;
 pub mod wire;
 

@@ -14,17 +14,15 @@
 //! Around each, the CPU time of the server, of the load generator (this thread) and of
 //! the database is read, which shows which of them was the bottleneck.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, watch};
 
 use crate::account::{self, USERNAME};
-use crate::figures::{self, Acks, Connect, Figures, Logout, Memory, PhaseCpu, Refusals, Room};
-use crate::fleet::{self, Fleet, HANDSHAKE_TIMEOUT, Handshakes, Mode};
-use crate::sio::{PollSocket, Refusal, WsSocket};
+use crate::figures::{self, Acks, Connect, Figures, Logout, Memory, PhaseCpu, Room};
+use crate::fleet::{self, Fleet, Handshakes, Mode};
+use crate::storms;
 use crate::system;
 
 /// What to measure, and how hard.
@@ -67,6 +65,7 @@ pub async fn measure(port: u16, pids: Pids, plan: &Plan, target: &str) -> Figure
 }
 
 async fn run(port: u16, pids: Pids, plan: &Plan, figures: &mut Figures) -> Result<(), String> {
+    // 1. Setup: the bench's user, and the server's memory before any socket.
     let meter = Meter::start("setup", pids);
     let session = account::register(port).await?;
     figures.cpu.push(meter.stop());
@@ -103,14 +102,51 @@ async fn run(port: u16, pids: Pids, plan: &Plan, figures: &mut Figures) -> Resul
         });
     }
 
-    // 3. Acks: every socket, one `whoami` at a time, for `loop_time`.
+    // 3. Acks: every socket asks `whoami`, several at a time, for `loop_time`.
     let meter = Meter::start("acks", pids);
-    let begun = Instant::now();
-    fleet.set(Mode::Acks(begun + plan.loop_time));
+    let acks = ack_phase(&fleet, plan, connected).await;
+    figures.cpu.push(meter.stop());
+    figures.acks = Some(acks);
+    alive(pids, "during the acks")?;
+
+    // 4. An event to the user's room reaches every socket.
+    let meter = Meter::start("user room", pids);
+    let room = room_phase(&fleet, plan, connected).await;
+    figures.cpu.push(meter.stop());
+    figures.room = Some(room);
+    alive(pids, "while the user-room event went out")?;
+
+    // 5. Logout disconnects the session's sockets.
+    let meter = Meter::start("logout", pids);
+    let logout = logout_phase(port, &session, &fleet, connected).await;
+    figures.cpu.push(meter.stop());
+    fleet.close().await;
+    figures.logout = Some(logout?);
+    alive(pids, "at logout")?;
+
+    // 6. Handshakes without a session, refused as fast as the server can.
+    let meter = Meter::start("refusals", pids);
+    figures.refusals = Some(storms::refusals(port, plan).await);
+    figures.cpu.push(meter.stop());
+    alive(pids, "while it refused handshakes")?;
+
+    // 7. Long-polling: a new session, N sockets, then all closed.
+    let session = account::log_in(port).await?;
+    let meter = Meter::start("polling connect", pids);
+    let handshakes = storms::polling(port, &session.cookie, plan).await;
+    figures.cpu.push(meter.stop());
+    figures.polling = Some(connect_figures(plan.clients, handshakes, 0));
+    alive(pids, "while the polling sockets connected")
+}
+
+/// Every socket asks `whoami` for `loop_time`; the acknowledgements that came back in
+/// time, and their latency.
+async fn ack_phase(fleet: &Fleet, plan: &Plan, connected: usize) -> Acks {
+    fleet.set(Mode::Acks(Instant::now() + plan.loop_time));
     tokio::time::sleep(plan.loop_time + Duration::from_millis(500)).await;
+    // Back to holding: each socket hands in its latency samples.
     fleet.set(Mode::Hold);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    figures.cpu.push(meter.stop());
     let mut micros = std::mem::take(
         &mut *fleet
             .shared
@@ -120,23 +156,25 @@ async fn run(port: u16, pids: Pids, plan: &Plan, figures: &mut Figures) -> Resul
     );
     micros.sort_unstable();
     let count = fleet.shared.acks.load(Ordering::Relaxed);
-    figures.acks = Some(Acks {
+    Acks {
         count,
+        refused: fleet.shared.acks_refused.load(Ordering::Relaxed),
         per_second: count as f64 / plan.loop_time.as_secs_f64(),
         p50_ms: figures::quantile_ms(&micros, 0.5),
         p99_ms: figures::quantile_ms(&micros, 0.99),
         sockets: connected,
         seconds: plan.loop_time.as_secs_f64(),
-    });
-    alive(pids, "during the acks")?;
+    }
+}
 
-    // 4. An event to the user's room reaches every socket.
-    let meter = Meter::start("user room", pids);
-    let present = connected - fleet.shared.gone.load(Ordering::Relaxed);
+/// Rounds of a `private message` from the first socket to the bench's user, which every
+/// socket of the fleet should get: the time until the last one had it.
+async fn room_phase(fleet: &Fleet, plan: &Plan, connected: usize) -> Room {
+    let shared = &fleet.shared;
+    let present = connected - shared.gone.load(Ordering::Relaxed);
     let mut rounds = Vec::new();
     let mut fewest = present;
     for round in 1..=plan.rounds as u64 {
-        let shared = &fleet.shared;
         shared.round_received.store(0, Ordering::Relaxed);
         shared.round.store(round, Ordering::Relaxed);
         let packet = format!(
@@ -152,70 +190,48 @@ async fn run(port: u16, pids: Pids, plan: &Plan, figures: &mut Figures) -> Resul
             ROUND_TIMEOUT,
         )
         .await;
-        let reached = shared.round_received.load(Ordering::Relaxed);
-        fewest = fewest.min(reached);
-        rounds.push(all.then(|| {
-            shared
-                .round_last()
-                .saturating_duration_since(sent)
-                .as_secs_f64()
-                * 1000.0
-        }));
+        fewest = fewest.min(shared.round_received.load(Ordering::Relaxed));
+        rounds.push(all.then(|| millis(shared.round_last().saturating_duration_since(sent))));
     }
-    figures.cpu.push(meter.stop());
     let mut done: Vec<f64> = rounds.iter().flatten().copied().collect();
     done.sort_by(f64::total_cmp);
-    figures.room = Some(Room {
+    Room {
         sockets: present,
         median_ms: (done.len() == rounds.len() && !done.is_empty()).then(|| done[done.len() / 2]),
         rounds_ms: rounds,
         fewest_reached: fewest,
-    });
-    alive(pids, "while the user-room event went out")?;
+    }
+}
 
-    // 5. Logout disconnects the session's sockets.
-    let meter = Meter::start("logout", pids);
-    let gone_before = fleet.shared.gone.load(Ordering::Relaxed);
+/// `POST /logout` of the fleet's session, and the time until the server had
+/// disconnected every one of its sockets.
+async fn logout_phase(
+    port: u16,
+    session: &account::Session,
+    fleet: &Fleet,
+    connected: usize,
+) -> Result<Logout, String> {
+    let shared = &fleet.shared;
+    let gone_before = shared.gone.load(Ordering::Relaxed);
     let present = connected - gone_before;
     let started = Instant::now();
-    let answer = account::log_out(port, &session).await;
+    let answer = account::log_out(port, session).await;
     let all_gone = wait_for(
-        || fleet.shared.gone.load(Ordering::Relaxed) - gone_before >= present,
+        || shared.gone.load(Ordering::Relaxed) - gone_before >= present,
         LOGOUT_TIMEOUT,
     )
     .await;
-    figures.cpu.push(meter.stop());
-    let gone = fleet.shared.gone.load(Ordering::Relaxed) - gone_before;
-    let all_gone_ms = all_gone.then(|| {
-        fleet
-            .shared
-            .gone_last()
-            .saturating_duration_since(started)
-            .as_secs_f64()
-            * 1000.0
-    });
-    fleet.close().await;
-    figures.logout = Some(Logout {
+    Ok(Logout {
         sockets: present,
-        answer_ms: answer?.as_secs_f64() * 1000.0,
-        all_gone_ms,
-        gone,
-    });
-    alive(pids, "at logout")?;
+        answer_ms: millis(answer?),
+        all_gone_ms: all_gone
+            .then(|| millis(shared.gone_last().saturating_duration_since(started))),
+        gone: shared.gone.load(Ordering::Relaxed) - gone_before,
+    })
+}
 
-    // 6. Handshakes without a session, refused as fast as the server can.
-    let meter = Meter::start("refusals", pids);
-    figures.refusals = Some(refusals(port, plan).await);
-    figures.cpu.push(meter.stop());
-    alive(pids, "while it refused handshakes")?;
-
-    // 7. Long-polling: a new session, N sockets, then all closed.
-    let session = account::log_in(port).await?;
-    let meter = Meter::start("polling connect", pids);
-    let handshakes = polling(port, &session.cookie, plan).await;
-    figures.cpu.push(meter.stop());
-    figures.polling = Some(connect_figures(plan.clients, handshakes, 0));
-    alive(pids, "while the polling sockets connected")
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// The figures of a connect phase.
@@ -254,128 +270,8 @@ fn no_sockets(connect: Option<&Connect>) -> String {
     )
 }
 
-/// Handshakes without a cookie from `in_flight` workers for `loop_time`.
-async fn refusals(port: u16, plan: &Plan) -> Refusals {
-    let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)]);
-    let first_problem = Arc::new(std::sync::Mutex::new(None::<String>));
-    let until = Instant::now() + plan.loop_time;
-    let begun = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..plan.in_flight {
-        let (counts, first_problem) = (counts.clone(), first_problem.clone());
-        workers.push(tokio::spawn(async move {
-            while Instant::now() < until {
-                let attempt =
-                    tokio::time::timeout(HANDSHAKE_TIMEOUT, WsSocket::connect(port, None)).await;
-                let slot = match attempt {
-                    Ok(Err(Refusal::Refused(_))) => 0,
-                    Ok(Ok(socket)) => {
-                        socket.close().await;
-                        1
-                    }
-                    Ok(Err(Refusal::Failed(why))) => {
-                        first_problem
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get_or_insert(why);
-                        2
-                    }
-                    Err(_) => 2,
-                };
-                counts[slot].fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-    }
-    for worker in workers {
-        let _ = worker.await;
-    }
-    let seconds = begun.elapsed().as_secs_f64();
-    let refused = counts[0].load(Ordering::Relaxed);
-    let first_problem = first_problem
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take();
-    Refusals {
-        refused,
-        accepted: counts[1].load(Ordering::Relaxed),
-        failed: counts[2].load(Ordering::Relaxed),
-        per_second: refused as f64 / seconds,
-        seconds,
-        first_problem,
-    }
-}
-
-/// N polling sockets, `in_flight` handshakes at a time; all held until the last is in
-/// (or the deadline), then closed.
-async fn polling(port: u16, cookie: &str, plan: &Plan) -> Handshakes {
-    let permits = Arc::new(Semaphore::new(plan.in_flight.max(1)));
-    let finished = Arc::new(AtomicU64::new(0));
-    let (close_tx, close_rx) = watch::channel(false);
-    let cookie: Arc<str> = cookie.into();
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(plan.clients);
-    for _ in 0..plan.clients {
-        let (permits, cookie, mut close_rx) = (permits.clone(), cookie.clone(), close_rx.clone());
-        let finished = finished.clone();
-        tasks.push(tokio::spawn(async move {
-            let permit = permits.acquire_owned().await.ok()?;
-            let begun = Instant::now();
-            let attempt =
-                tokio::time::timeout(HANDSHAKE_TIMEOUT, PollSocket::connect(port, Some(&cookie)))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Refusal::Failed(format!(
-                            "no answer within {} s",
-                            HANDSHAKE_TIMEOUT.as_secs()
-                        )))
-                    });
-            drop(permit);
-            let latency = begun.elapsed();
-            let done = Instant::now();
-            finished.fetch_add(1, Ordering::Relaxed);
-            match attempt {
-                Ok(socket) => {
-                    let _ = close_rx.wait_for(|close| *close).await;
-                    socket.close().await;
-                    Some((Ok(latency), done))
-                }
-                Err(refusal) => Some((Err(refusal), done)),
-            }
-        }));
-    }
-    drop(close_rx);
-    let deadline = Duration::from_secs(20) + Duration::from_millis(2 * plan.clients as u64);
-    // The handshakes finish while the tasks still hold their sockets: wait for all to
-    // be connected (or refused) before closing any.
-    let all = plan.clients as u64;
-    wait_for(|| finished.load(Ordering::Relaxed) >= all, deadline).await;
-    let _ = close_tx.send(true);
-    let mut h = Handshakes::default();
-    let mut last_success = started;
-    for task in tasks {
-        match tokio::time::timeout(Duration::from_secs(5), task).await {
-            Ok(Ok(Some((Ok(latency), done)))) => {
-                h.micros
-                    .push(latency.as_micros().min(u32::MAX as u128) as u32);
-                last_success = last_success.max(done);
-            }
-            Ok(Ok(Some((Err(Refusal::Refused(why)), _)))) => {
-                h.refused += 1;
-                h.first_problem.get_or_insert(format!("refused: {why}"));
-            }
-            Ok(Ok(Some((Err(Refusal::Failed(why)), _)))) => {
-                h.failed += 1;
-                h.first_problem.get_or_insert(format!("failed: {why}"));
-            }
-            _ => h.unfinished += 1,
-        }
-    }
-    h.elapsed = last_success - started;
-    h
-}
-
 /// Polls `done` every few milliseconds until it holds or `limit` passes.
-async fn wait_for(done: impl Fn() -> bool, limit: Duration) -> bool {
+pub(crate) async fn wait_for(done: impl Fn() -> bool, limit: Duration) -> bool {
     let until = Instant::now() + limit;
     while !done() {
         if Instant::now() >= until {

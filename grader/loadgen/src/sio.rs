@@ -31,8 +31,8 @@ pub enum Refusal {
 pub enum Packet<'a> {
     /// `42["name",…]`: an event, with its name's bytes and the whole packet.
     Event { name: &'a [u8], raw: &'a [u8] },
-    /// `43<id>[…]`: the acknowledgement of the client's packet `id`.
-    Ack(u64),
+    /// `43<id>[…]`: the acknowledgement of the client's packet `id`, and its data.
+    Ack { id: u64, data: &'a [u8] },
     /// `40…`: the namespace accepted the socket.
     Connected,
     /// `44…`: the namespace refused it, with the packet's data.
@@ -69,16 +69,15 @@ fn socket_io(p: &[u8]) -> Packet<'_> {
             }
         }
         Some(b'3') => {
-            let digits: Vec<u8> = p[1..]
-                .iter()
-                .copied()
-                .take_while(u8::is_ascii_digit)
-                .collect();
-            match std::str::from_utf8(&digits)
+            let digits = p[1..].iter().take_while(|b| b.is_ascii_digit()).count();
+            let id = std::str::from_utf8(&p[1..1 + digits])
                 .ok()
-                .and_then(|d| d.parse().ok())
-            {
-                Some(id) => Packet::Ack(id),
+                .and_then(|d| d.parse().ok());
+            match id {
+                Some(id) => Packet::Ack {
+                    id,
+                    data: &p[1 + digits..],
+                },
                 None => Packet::Other,
             }
         }
@@ -364,7 +363,13 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(socket_io(br#"3123[{"id":"x"}]"#), Packet::Ack(123));
+        assert_eq!(
+            socket_io(br#"3123[{"id":"x"}]"#),
+            Packet::Ack {
+                id: 123,
+                data: br#"[{"id":"x"}]"#
+            }
+        );
         assert_eq!(socket_io(br#"0{"sid":"abc"}"#), Packet::Connected);
         assert_eq!(
             socket_io(br#"4{"message":"no"}"#),

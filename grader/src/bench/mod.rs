@@ -96,58 +96,37 @@ pub async fn run(options: Options) -> Result<ExitCode> {
         .unwrap_or_else(|| course.exercise_dir(stage));
     check_crate_dir(stage, &dir)?;
     let say = |line: &str| eprintln!("{line}");
-
-    // Both sides of every socket are processes of this machine: the bench and the server
-    // each hold one descriptor per socket, plus the refusal loop's handshakes.
-    let want = (options.clients + options.in_flight + 64) as u64;
-    let limit = limits::raise_file_limit(want);
-    let mut plan = Plan {
-        clients: options.clients,
-        in_flight: options.in_flight,
-        loop_time: options.loop_time,
-        rounds: 5,
-    };
-    let mut limit_note = limit.note.clone();
-    let fit = limit
-        .sockets()
-        .saturating_sub(options.in_flight as u64 + 64) as usize;
-    if fit < plan.clients {
-        limit_note.push_str(&format!(
-            "; so the bench holds {fit} sockets instead of {}",
-            plan.clients
-        ));
-        plan.clients = fit.max(1);
-    }
+    let (plan, limit_note) = plan_within_file_limit(&options);
 
     let profile = if options.debug { "debug" } else { "release" };
+    let release = !options.debug;
+    // The builds' scratch folders stay locked, and so their binaries valid, until the end.
+    let mut prepared = Vec::new();
     let mut targets = Vec::new();
-    let mut _prepared = Vec::new();
-    let mut built_ok = true;
-    let mut build_problems = Vec::new();
-    let learner_label = if options.path.is_some() {
-        "this server"
-    } else {
-        "your server"
-    };
     say(&format!("building {} ({profile})…", course.display(&dir)));
-    match build(&course, stage, &dir, !options.debug).await? {
-        Ok((prepared, exe)) => {
-            _prepared.push(prepared);
+    match build(&course, stage, &dir, release).await? {
+        Ok((lock, exe)) => {
+            prepared.push(lock);
             targets.push(Target {
-                label: learner_label.into(),
+                label: if options.path.is_some() {
+                    "this server"
+                } else {
+                    "your server"
+                }
+                .into(),
                 exe,
                 dir: dir.clone(),
                 env: Vec::new(),
             });
         }
         Err(problem) => {
-            built_ok = false;
-            build_problems.push(problem);
+            eprintln!("{problem}");
+            return Ok(ExitCode::from(1));
         }
     }
     say(&format!("building the load generator ({profile})…"));
-    let (loadgen_prepared, loadgen) = build_loadgen(&course, !options.debug).await?;
-    _prepared.push(loadgen_prepared);
+    let (lock, loadgen) = build_loadgen(&course, release).await?;
+    prepared.push(lock);
     let reference = course.solution_dir(stage);
     let same = dir.canonicalize().ok() == reference.canonicalize().ok();
     if options.reference && !same {
@@ -155,9 +134,9 @@ pub async fn run(options: Options) -> Result<ExitCode> {
             "building {} ({profile})…",
             course.display(&reference)
         ));
-        match build(&course, stage, &reference, !options.debug).await? {
-            Ok((prepared, exe)) => {
-                _prepared.push(prepared);
+        match build(&course, stage, &reference, release).await? {
+            Ok((lock, exe)) => {
+                prepared.push(lock);
                 targets.push(Target {
                     label: "reference solution".into(),
                     exe,
@@ -165,35 +144,14 @@ pub async fn run(options: Options) -> Result<ExitCode> {
                     env: Vec::new(),
                 });
             }
-            Err(problem) => anyhow::bail!("the reference solution does not build: {problem}"),
+            Err(problem) => bail!("the reference solution does not build: {problem}"),
         }
     }
     if options.node {
         let script = peer::prepare(&course.root, &say)
             .await
             .map_err(|e| UsageError(format!("{e:#}")))?;
-        for (store, label) in [
-            ("mongo", "Node.js, sessions in MongoDB"),
-            ("memory", "Node.js, sessions in memory"),
-        ] {
-            targets.push(Target {
-                label: label.into(),
-                exe: script.clone(),
-                dir: course.root.join(peer::DIR),
-                env: vec![
-                    (peer::STORE_VAR.into(), store.into()),
-                    // A line per socket that comes and goes, as the Rust servers print:
-                    // the same work on both sides.
-                    (peer::LOG_VAR.into(), "1".into()),
-                ],
-            });
-        }
-    }
-    if !built_ok {
-        for problem in &build_problems {
-            eprintln!("{problem}");
-        }
-        return Ok(ExitCode::from(1));
+        targets.extend(node_targets(&course, &script));
     }
 
     let mongo = database::shared(&course.root, &say).await.map_err(|e| {
@@ -237,6 +195,54 @@ pub async fn run(options: Options) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The plan asked for, with as many sockets as the open-files limit allows (and a note
+/// on that limit for the report). Both sides of every socket are processes of this
+/// machine: the load generator and the server each hold one descriptor per socket, plus
+/// the refusal loop's handshakes.
+fn plan_within_file_limit(options: &Options) -> (Plan, String) {
+    let want = (options.clients + options.in_flight + 64) as u64;
+    let limit = limits::raise_file_limit(want);
+    let mut plan = Plan {
+        clients: options.clients,
+        in_flight: options.in_flight,
+        loop_time: options.loop_time,
+        rounds: 5,
+    };
+    let mut note = limit.note.clone();
+    let fit = limit
+        .sockets()
+        .saturating_sub(options.in_flight as u64 + 64) as usize;
+    if fit < plan.clients {
+        note.push_str(&format!(
+            "; so the bench holds {fit} sockets instead of {}",
+            plan.clients
+        ));
+        plan.clients = fit.max(1);
+    }
+    (plan, note)
+}
+
+/// The Node.js peer, with its sessions in MongoDB and in memory.
+fn node_targets(course: &Course, script: &Path) -> Vec<Target> {
+    [
+        ("mongo", "Node.js, sessions in MongoDB"),
+        ("memory", "Node.js, sessions in memory"),
+    ]
+    .into_iter()
+    .map(|(store, label)| Target {
+        label: label.into(),
+        exe: script.to_path_buf(),
+        dir: course.root.join(peer::DIR),
+        env: vec![
+            (peer::STORE_VAR.into(), store.into()),
+            // A line per socket that comes and goes, as the Rust servers print: the
+            // same work on both sides.
+            (peer::LOG_VAR.into(), "1".into()),
+        ],
+    })
+    .collect()
 }
 
 /// Builds a crate; `Ok(Err(why))` when it does not compile (the learner's problem).
