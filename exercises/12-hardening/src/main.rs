@@ -19,6 +19,7 @@
 mod accounts;
 // TODO: (11) once the middleware and the handlers use them, delete these two `allow`s:
 // the compiler then points at anything still unused.
+mod cache;
 #[allow(dead_code)]
 mod origin;
 mod store;
@@ -26,18 +27,19 @@ mod store;
 mod throttle;
 mod token;
 
+use std::collections::HashMap;
 use std::env::VarError;
 use std::error::Error;
 use std::fmt;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use axum::extract::State as AxumState;
-use axum::http::StatusCode;
+use axum::extract::{OriginalUri, Request, State as AxumState};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
+use axum::middleware::map_request;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -51,17 +53,20 @@ use socketioxide::extract::{
 };
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tower_sessions::cookie::time::Duration;
 use tower_sessions::cookie::{Key, SameSite};
 use tower_sessions::{Expiry, Session, SessionManagerLayer, session};
 
 use accounts::{AccountError, Accounts, Registration, User};
+use cache::Cached;
 use store::MongoStore;
 use token::Tokens;
 
 /// The port used when `PORT` is not set.
 const DEFAULT_PORT: u16 = 3000;
+/// How many connections the kernel may queue for `accept` (see `listen`).
+const LISTEN_BACKLOG: u32 = 1024;
 /// The database used when `MONGO_URI` is not set, and its name when the URI has none.
 const DEFAULT_MONGO_URI: &str = "mongodb://127.0.0.1:27017/chat";
 const DEFAULT_DATABASE: &str = "chat";
@@ -104,10 +109,12 @@ async fn serve() -> Result<(), Box<dyn Error>> {
     let tokens = Tokens::from_env()?;
     let db = connect_database().await?;
     let accounts = Accounts::new(&db).await?;
-    let store = MongoStore::new(&db).await?;
+    // MongoDB keeps the sessions; a cache in memory answers most loads (`cache.rs` says
+    // why that is correct for one process, and only for one).
+    let store = Cached::new(MongoStore::new(&db).await?);
 
     // The sockets' handlers get the accounts (to find a user by id or name), the
-    // tokens (the connect middleware checks them) and the count of connected sockets,
+    // tokens (the connect middleware checks them) and who is online (`Presence`),
     // each its own state type.
     // TODO: (5) bound the size of what a socket may send. `.max_payload(…)` bounds a
     // polling POST (its default is 100 KB); a WebSocket message is bounded by
@@ -116,7 +123,11 @@ async fn serve() -> Result<(), Box<dyn Error>> {
     let (layer, io) = SocketIo::builder()
         .with_state(accounts.clone())
         .with_state(tokens.clone())
-        .with_state(Online::default())
+        .with_state(Presence::default())
+        // Each WebSocket reads in chunks of this size into a buffer of its own, for as
+        // long as it is open. Chat packets are a few hundred bytes; 1 KiB instead of
+        // the default 4 KiB saves 3 KiB per socket (longer packets take more reads).
+        .ws_read_buffer_size(1024)
         .build_layer();
     io.ns("/", on_connect.with(authenticate));
 
@@ -165,18 +176,34 @@ async fn serve() -> Result<(), Box<dyn Error>> {
         // check: `.layer(middleware::from_fn_with_state(origins, origin::check_origin))`.
         // The origins need the port really in use: bind the listener (below) before
         // making the router, and `AllowedOrigins::from_env(listener.local_addr()?.port())`.
-        // Outermost: the Socket.IO handshake carries the `Session` too (stage 08).
-        .layer(sessions);
+        // The Socket.IO handshake carries the `Session` too (stage 08).
+        .layer(sessions)
+        // Outermost, so that the cookie layer inside `sessions` reads the copies.
+        .layer(map_request(own_handshake_head));
 
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|err| format!("cannot listen on {addr}: {err}"))?;
+    let listener = listen(addr).map_err(|err| format!("cannot listen on {addr}: {err}"))?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {}", listener.local_addr()?)?;
     stdout.flush()?;
     axum::serve(listener, router).await?;
     Ok(())
+}
+
+/// A listener on `addr` with room for a crowd arriving at once.
+///
+/// The kernel finishes each TCP handshake by itself and queues the connection until the
+/// server `accept`s it. `TcpListener::bind` asks for a queue of 128, like the standard
+/// library; when it is full, the kernel drops new connections, and each of those clients
+/// tries again only after a second. A chat where hundreds of people reconnect at once
+/// (after a deploy, say) needs more: `TcpSocket` lets us ask for it. Linux caps the
+/// number at `net.core.somaxconn` (4096 by default).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = TcpSocket::new_v4()?;
+    // As `bind` does: a restarted server may take its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// The database named in `MONGO_URI`, once it has answered a ping: a server that
@@ -371,6 +398,40 @@ fn api_error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
+/// Gives a Socket.IO request a head of its own, so that hyper's read buffer can go.
+///
+/// socketioxide keeps the handshake request's head (its URI and headers) for the whole
+/// life of the socket: `socket.req_parts()`. hyper, to save copying, parses the URI and
+/// header values as *slices* of the 16 KiB buffer it read the request into, and a slice
+/// keeps its whole buffer alive (so does the cookie layer, which keeps the `Cookie`
+/// header's value to parse it later). So each socket held 16 KiB for the few hundred
+/// bytes of its head, half of everything it cost (a heap profile, `valgrind --tool=massif`,
+/// showed it; `book/src/performance.md` tells the story). Copying the head into
+/// allocations of its own costs a microsecond, once per request.
+async fn own_handshake_head(mut req: Request) -> Request {
+    if !req.uri().path().starts_with("/socket.io/") {
+        return req;
+    }
+    let copied: HeaderMap = req
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = HeaderName::from_bytes(name.as_str().as_bytes()).ok()?;
+            Some((name, HeaderValue::from_bytes(value.as_bytes()).ok()?))
+        })
+        .collect();
+    *req.headers_mut() = copied;
+    let uri: Option<Uri> = req.uri().to_string().parse().ok();
+    if let Some(uri) = uri {
+        // axum's router keeps the URI as it came, too, for `OriginalUri`.
+        if let Some(original) = req.extensions_mut().get_mut::<OriginalUri>() {
+            original.0 = uri.clone();
+        }
+        *req.uri_mut() = uri;
+    }
+    req
+}
+
 /// The user the session belongs to, if the visitor logged in. Loads the session.
 async fn logged_in_user(session: &Session) -> Result<Option<User>, session::Error> {
     let id = session.get::<String>(USER_ID_KEY).await?;
@@ -452,7 +513,7 @@ async fn user_of_token(
 async fn on_connect(
     socket: SocketRef,
     io: SocketIo,
-    State(online): State<Online>,
+    State(presence): State<Presence>,
     Extension(user): Extension<User>,
     MaybeExtension(session_id): MaybeExtension<SessionId>,
 ) {
@@ -472,23 +533,33 @@ async fn on_connect(
     // drops the event, answering its ack with `{"ok": false, "error": "too many events;
     // slow down"}`.
 
-    let count = online.0.fetch_add(1, Ordering::SeqCst) + 1;
+    let (first, count) = presence.arrive(&user.id);
     socket.on_disconnect(on_disconnect);
     socket.on("chat message", on_chat_message);
     socket.on("whoami", on_whoami);
     socket.on("private message", on_private_message);
     socket.on("is online", on_is_online);
 
-    if let Err(err) = io.emit("user count", &count).await {
-        eprintln!("could not send the user count to everyone: {err}");
-    }
     let joined = UserEvent {
         name: user.username,
         count,
         connected: true,
     };
-    if let Err(err) = io.emit("user", &joined).await {
-        eprintln!("could not announce {} to everyone: {err}", joined.name);
+    // A person who just came online is news for everyone (this socket included); one
+    // more tab of someone already here is news only for that tab.
+    let sent = if first {
+        match io.emit("user count", &count).await {
+            Ok(()) => io.emit("user", &joined).await.map_err(|e| e.to_string()),
+            Err(err) => Err(err.to_string()),
+        }
+    } else {
+        match socket.emit("user count", &count) {
+            Ok(()) => socket.emit("user", &joined).map_err(|e| e.to_string()),
+            Err(err) => Err(err.to_string()),
+        }
+    };
+    if let Err(err) = sent {
+        eprintln!("could not announce {}: {err}", joined.name);
     }
 }
 
@@ -580,12 +651,16 @@ async fn on_is_online(
 /// Runs once when a socket leaves, whatever the reason (a logout included).
 async fn on_disconnect(
     socket: SocketRef,
-    State(online): State<Online>,
+    State(presence): State<Presence>,
     Extension(user): Extension<User>,
     reason: DisconnectReason,
 ) {
     println!("{} disconnected ({reason})", user.username);
-    let count = online.0.fetch_sub(1, Ordering::SeqCst) - 1;
+    let (last, count) = presence.leave(&user.id);
+    if !last {
+        // They are still here, in another tab: nothing to tell anyone.
+        return;
+    }
     if let Err(err) = socket.broadcast().emit("user count", &count).await {
         eprintln!("could not send the user count to everyone: {err}");
     }
@@ -703,9 +778,40 @@ struct App {
     io: SocketIo,
 }
 
-/// How many sockets are connected right now, shared by all handlers.
+/// Who is online: how many sockets each user has open, by user id. Shared by all
+/// handlers; a `std` mutex, since it is held for a map operation and never across an
+/// `.await`.
 #[derive(Clone, Default)]
-struct Online(Arc<AtomicUsize>);
+struct Presence(Arc<Mutex<HashMap<String, usize>>>);
+
+impl Presence {
+    /// Counts one more socket of `user_id`: whether it is their first, and how many
+    /// people are online now.
+    fn arrive(&self, user_id: &str) -> (bool, usize) {
+        let mut sockets = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = sockets.entry(user_id.to_string()).or_default();
+        *mine += 1;
+        (*mine == 1, sockets.len())
+    }
+
+    /// Counts one socket of `user_id` out: whether it was their last, and how many
+    /// people are online now.
+    fn leave(&self, user_id: &str) -> (bool, usize) {
+        let mut sockets = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let last = match sockets.get_mut(user_id) {
+            Some(mine) if *mine > 1 => {
+                *mine -= 1;
+                false
+            }
+            Some(_) => {
+                sockets.remove(user_id);
+                true
+            }
+            None => false,
+        };
+        (last, sockets.len())
+    }
+}
 
 /// The id of the session a socket was opened with, kept in its extensions.
 #[derive(Clone)]
@@ -740,7 +846,7 @@ struct PrivateMessage {
     text: String,
 }
 
-/// The payload of `user`: who joined or left, and how many are here now.
+/// The payload of `user`: who came or went, and how many people are online now.
 #[derive(Serialize)]
 struct UserEvent {
     name: String,
