@@ -29,6 +29,20 @@ const SAMPLES_PER_SOCKET: usize = 256;
 /// answer) is what takes the time.
 pub const ACK_WINDOW: usize = 8;
 
+/// A handshake, failed when it takes longer than [`HANDSHAKE_TIMEOUT`].
+pub async fn bounded<T>(
+    handshake: impl std::future::Future<Output = Result<T, Refusal>>,
+) -> Result<T, Refusal> {
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Refusal::Failed(format!(
+                "no answer within {} s",
+                HANDSHAKE_TIMEOUT.as_secs()
+            )))
+        })
+}
+
 /// What every socket of the fleet does now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -146,15 +160,7 @@ impl Fleet {
                     return;
                 };
                 let begun = Instant::now();
-                let attempt =
-                    tokio::time::timeout(HANDSHAKE_TIMEOUT, WsSocket::connect(port, Some(&cookie)))
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(Refusal::Failed(format!(
-                                "no answer within {} s",
-                                HANDSHAKE_TIMEOUT.as_secs()
-                            )))
-                        });
+                let attempt = bounded(WsSocket::connect(port, Some(&cookie))).await;
                 drop(permit);
                 let socket = match attempt {
                     Ok(socket) => {

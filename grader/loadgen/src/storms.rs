@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
 
 use crate::figures::Refusals;
-use crate::fleet::{HANDSHAKE_TIMEOUT, Handshakes};
+use crate::fleet::{Handshakes, bounded};
 use crate::phases::{Plan, wait_for};
 use crate::sio::{PollSocket, Refusal, WsSocket};
 
@@ -23,22 +23,19 @@ pub async fn refusals(port: u16, plan: &Plan) -> Refusals {
         let (counts, first_problem) = (counts.clone(), first_problem.clone());
         workers.push(tokio::spawn(async move {
             while Instant::now() < until {
-                let attempt =
-                    tokio::time::timeout(HANDSHAKE_TIMEOUT, WsSocket::connect(port, None)).await;
-                let slot = match attempt {
-                    Ok(Err(Refusal::Refused(_))) => 0,
-                    Ok(Ok(socket)) => {
+                let slot = match bounded(WsSocket::connect(port, None)).await {
+                    Err(Refusal::Refused(_)) => 0,
+                    Ok(socket) => {
                         socket.close().await;
                         1
                     }
-                    Ok(Err(Refusal::Failed(why))) => {
+                    Err(Refusal::Failed(why)) => {
                         first_problem
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
                             .get_or_insert(why);
                         2
                     }
-                    Err(_) => 2,
                 };
                 counts[slot].fetch_add(1, Ordering::Relaxed);
             }
@@ -78,15 +75,7 @@ pub async fn polling(port: u16, cookie: &str, plan: &Plan) -> Handshakes {
         tasks.push(tokio::spawn(async move {
             let permit = permits.acquire_owned().await.ok()?;
             let begun = Instant::now();
-            let attempt =
-                tokio::time::timeout(HANDSHAKE_TIMEOUT, PollSocket::connect(port, Some(&cookie)))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(Refusal::Failed(format!(
-                            "no answer within {} s",
-                            HANDSHAKE_TIMEOUT.as_secs()
-                        )))
-                    });
+            let attempt = bounded(PollSocket::connect(port, Some(&cookie))).await;
             drop(permit);
             let latency = begun.elapsed();
             let done = Instant::now();
