@@ -214,6 +214,28 @@ fn bad_requests_are_usage_errors() {
 }
 
 #[test]
+fn a_crate_that_does_not_build_says_how_to_see_why() {
+    let run = bench(&[
+        "10",
+        "--path",
+        "fixtures/01-tcp-echo/malformed-manifest",
+        "--debug",
+    ]);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("does not build: cargo could not read Cargo.toml")
+            && run
+                .stderr
+                .contains("cargo grade check 10 --path fixtures/01-tcp-echo/malformed-manifest"),
+        "{}",
+        run.dump()
+    );
+    assert!(run.stdout.is_empty(), "{}", run.dump());
+    assert_no_leftovers(&run);
+}
+
+#[test]
 fn servers_that_do_not_work_are_reported_not_waited_for() {
     // Exits before it listens.
     let run = bench(&[

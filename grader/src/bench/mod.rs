@@ -257,13 +257,21 @@ async fn build(
         grade::build_binary(course, stage, dir, release, &progress).await?;
     Ok(match built {
         Some(built) => Ok((prepared, built.exe)),
-        None => Err(format!(
-            "{} does not build: {}\n{}\nRun `cargo grade check {}` to see what to fix.",
-            course.display(dir),
-            outcome.summary.unwrap_or_default(),
-            outcome.errors,
-            &stage.id[..2]
-        )),
+        None => {
+            let own = dir.canonicalize().ok() == course.exercise_dir(stage).canonicalize().ok();
+            let path = if own {
+                String::new()
+            } else {
+                format!(" --path {}", course.display(dir))
+            };
+            Err(format!(
+                "{} does not build: {}\n{}\nRun `cargo grade check {}{path}` to see what to fix.",
+                course.display(dir),
+                outcome.summary.unwrap_or_default(),
+                outcome.errors,
+                &stage.id[..2]
+            ))
+        }
     })
 }
 
