@@ -25,9 +25,7 @@ use crate::server::{Server, describe_exit};
 /// builds each stage's solution this way before a sandboxed run, so that the shared
 /// `target/` the sandboxes see holds every dependency compiled.
 pub async fn build_only(course: &Course, stage: &Stage, dir: &Path) -> Result<BuildOutcome> {
-    let prepared = compile::prepare(course, dir, &stage.id).await?;
-    let manifest = manifest::read(&prepared.manifest).await;
-    Ok(build_phase(&prepared, &manifest, false, &|_| {}).await?.0)
+    Ok(build_binary(course, stage, dir, false, &|_| {}).await?.1)
 }
 
 /// Builds the crate at `dir` as `grade` would, optimised when `release`, for
@@ -211,7 +209,7 @@ pub async fn grade(
 
 /// No Redis is the machine's problem, not the learner's code's: a usage error that says
 /// what to do.
-fn redis_missing(stage: &Stage, e: anyhow::Error) -> anyhow::Error {
+pub(crate) fn redis_missing(stage: &Stage, e: anyhow::Error) -> anyhow::Error {
     crate::commands::UsageError(format!(
         "stage {}'s servers talk through Redis, and the grader has none: {e:#}",
         stage.id

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use loadgen::figures::{self, Figures};
 use loadgen::{Job, Pids, Plan};
 use serde::Serialize;
@@ -304,10 +304,14 @@ async fn measure(
     let mut env = target.env.clone();
     env.push((database::MONGO_URI_VAR.into(), mongo.uri_for(&db)));
     let _redis = if stage.redis {
+        // No Redis is the machine's problem, as when grading: the same usage error.
         let redis = redis::shared(&course.target_dir().join("grader"))
             .await
-            .map_err(|e| UsageError(format!("stage {}'s server needs Redis: {e:#}", stage.id)))?;
-        let instance = redis.instance().await.context("starting a Redis")?;
+            .map_err(|e| grade::redis_missing(stage, e))?;
+        let instance = redis
+            .instance()
+            .await
+            .map_err(|e| grade::redis_missing(stage, e))?;
         env.push((redis::REDIS_URL_VAR.into(), instance.url().to_string()));
         Some(instance)
     } else {
