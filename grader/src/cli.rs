@@ -105,6 +105,11 @@ pub enum Command {
         /// Needs Node.js 18+ and npm.
         #[arg(long)]
         node: bool,
+        /// Also measure socketioxide's floor (fixtures/peers/socketioxide-floor): a
+        /// server that does only what the bench asks, with no accounts or sessions,
+        /// so that the figures show what socketioxide itself costs.
+        #[arg(long)]
+        floor: bool,
         /// Do not measure the reference solution.
         #[arg(long)]
         no_reference: bool,

@@ -43,6 +43,7 @@ fn main() -> ExitCode {
                 seconds,
                 debug,
                 node,
+                floor,
                 no_reference,
                 format,
             }) => {
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
                     loop_time: std::time::Duration::from_secs(seconds),
                     debug,
                     node,
+                    floor,
                     reference: !no_reference,
                     json: format == BenchFormat::Json,
                 };

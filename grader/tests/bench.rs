@@ -76,11 +76,12 @@ fn assert_complete(target: &Value, clients: u64, run: &common::Run) {
 }
 
 #[test]
-fn the_solution_gets_every_figure() {
+fn the_solution_and_socketioxides_floor_get_every_figure() {
     let run = bench(&[
         "10",
         "--path",
         "solutions/10-login-logout",
+        "--floor",
         "--clients",
         "60",
         "--in-flight",
@@ -96,10 +97,13 @@ fn the_solution_gets_every_figure() {
     assert_eq!(report["stage"], "10-login-logout");
     assert_eq!(report["release"], false);
     let targets = report["targets"].as_array().unwrap();
-    // The path is the reference solution itself: it is measured once.
-    assert_eq!(targets.len(), 1, "{}", run.dump());
+    // The path is the reference solution itself: it is measured once, then the floor.
+    assert_eq!(targets.len(), 2, "{}", run.dump());
     assert_eq!(targets[0]["target"], "this server");
     assert_complete(&targets[0], 60, &run);
+    // The floor takes every phase of the load, refusing handshakes without its cookie.
+    assert_eq!(targets[1]["target"], "socketioxide floor");
+    assert_complete(&targets[1], 60, &run);
     // The solution announces people, not tabs: each socket hears about itself only
     // (`user` and `user count`), not about the 59 others.
     let events = targets[0]["websocket"]["events_received"].as_u64().unwrap();

@@ -294,6 +294,10 @@ pub fn render(all: &[Figures]) -> String {
 /// Where the CPU time went, phase by phase: the evidence of which side was the
 /// bottleneck.
 pub fn render_cpu(figures: &Figures) -> String {
+    if figures.cpu.is_empty() {
+        // It failed before its first phase: "What went wrong" says why.
+        return String::new();
+    }
     let mut out = format!("CPU seconds, {}:\n", figures.target);
     for p in &figures.cpu {
         let server = p.server_s.map_or("?".into(), |s| format!("{s:.2}"));

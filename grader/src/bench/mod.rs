@@ -34,6 +34,8 @@ use crate::{grade, process, redis};
 
 /// Where the load generator's crate is, relative to the course.
 const LOADGEN_DIR: &str = "grader/loadgen";
+/// Where socketioxide's floor is: the least server that takes the bench's load.
+const FLOOR_DIR: &str = "fixtures/peers/socketioxide-floor";
 
 /// What `cargo grade bench` was asked for.
 #[derive(Debug, Clone)]
@@ -45,6 +47,7 @@ pub struct Options {
     pub loop_time: Duration,
     pub debug: bool,
     pub node: bool,
+    pub floor: bool,
     pub reference: bool,
     pub json: bool,
 }
@@ -129,22 +132,31 @@ pub async fn run(options: Options) -> Result<ExitCode> {
     prepared.push(lock);
     let reference = course.solution_dir(stage);
     let same = dir.canonicalize().ok() == reference.canonicalize().ok();
-    if options.reference && !same {
-        say(&format!(
-            "building {} ({profile})…",
-            course.display(&reference)
-        ));
-        match build(&course, stage, &reference, release).await? {
+    // The course's own servers: a failure to build is the course's bug, not the learner's.
+    let ours = [
+        (options.reference && !same, reference, "reference solution"),
+        (
+            options.floor,
+            course.root.join(FLOOR_DIR),
+            "socketioxide floor",
+        ),
+    ];
+    for (wanted, dir, label) in ours {
+        if !wanted {
+            continue;
+        }
+        say(&format!("building {} ({profile})…", course.display(&dir)));
+        match build(&course, stage, &dir, release).await? {
             Ok((lock, exe)) => {
                 prepared.push(lock);
                 targets.push(Target {
-                    label: "reference solution".into(),
+                    label: label.into(),
                     exe,
-                    dir: reference.clone(),
+                    dir,
                     env: Vec::new(),
                 });
             }
-            Err(problem) => bail!("the reference solution does not build: {problem}"),
+            Err(problem) => bail!("the {label} does not build: {problem}"),
         }
     }
     if options.node {
