@@ -519,10 +519,15 @@ fn hostile_submissions_end_as_errors_and_the_run_goes_on() {
     ]);
     run.assert_code(0);
     assert_no_leftovers(&run);
-    insta::assert_snapshot!(
-        "hostile_class",
-        normalized(&run, &[(&class, "[CLASS]"), (&out, "[OUT]")])
-    );
+    // A pair that reached a limit ends as an error whatever its hints did, and which of
+    // them passed depends on when the limit struck: fill-disk fills its disk before it
+    // listens, which on a busy machine can outlast the first live hint's wait. The
+    // snapshot keeps the row and the error, not those marks.
+    let table = normalized(&run, &[(&class, "[CLASS]"), (&out, "[OUT]")]);
+    let table = regex::Regex::new(r"(?m)^(\S+ +01 +)[✓✗· ]+?( +- +error)$")
+        .unwrap()
+        .replace_all(&table, "${1}? ? ? ? ?${2}");
+    insta::assert_snapshot!("hostile_class", table);
     let record = json(&out.join("run.json"));
     let error_of = |name: &str| {
         record["results"]
