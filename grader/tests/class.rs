@@ -520,9 +520,10 @@ fn hostile_submissions_end_as_errors_and_the_run_goes_on() {
     run.assert_code(0);
     assert_no_leftovers(&run);
     // A pair that reached a limit ends as an error whatever its hints did, and which of
-    // them passed depends on when the limit struck: fill-disk fills its disk before it
-    // listens, which on a busy machine can outlast the first live hint's wait. The
-    // snapshot keeps the row and the error, not those marks.
+    // them passed depends on when the limit struck (a clean-clone run once saw
+    // fill-disk, which fills its disk before it listens, fail `echoes-a-line` and pass
+    // the rest). The snapshot keeps the row and the error, not those marks; the errors'
+    // reasons are asserted below.
     let table = normalized(&run, &[(&class, "[CLASS]"), (&out, "[OUT]")]);
     let table = regex::Regex::new(r"(?m)^(\S+ +01 +)[✓✗· ]+?( +- +error)$")
         .unwrap()
